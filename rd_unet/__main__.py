@@ -1,0 +1,3 @@
+from rd_unet.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,244 @@
+"""``rd-unet``: one entry point, a thin layer over the library's functions.
+
+Each subcommand parses its arguments, builds a config and calls one function.
+Expected failures (bad input, bad configuration) print one line and exit 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rd_unet import __version__
+
+
+def _cmd_simulate(args):
+    from rd_unet.config import load_scenario
+    from rd_unet.data.generate import generate_dataset
+    from rd_unet.sim import radar as rd
+
+    scenario = load_scenario(args.scenario)
+    out = generate_dataset(scenario, args.output, num_maps=args.num_maps, seed=args.seed, workers=args.workers,
+                           shard=args.shard, store_complex=args.store_complex, overwrite=args.overwrite,
+                           progress=not args.quiet)
+    d = rd.describe(scenario.radar)
+    print(f"wrote {out}: scenario {scenario.name!r}, maps {d['num_doppler_bins']} x {d['num_range_bins']} "
+          f"(Doppler x range), {d['range_resolution_m']:.3g} m x {d['velocity_resolution_mps']:.3g} m/s bins")
+
+
+def _cmd_merge(args):
+    from rd_unet.data.hdf5 import merge_shards
+    out = merge_shards(args.shards, args.output, copy=args.copy, overwrite=args.overwrite)
+    print(f"wrote {out} from {len(args.shards)} shards" + ("" if args.copy else " (virtual datasets: keep the shards beside it)"))
+
+
+def _cmd_show(args):
+    from rd_unet.data.hdf5 import open_dataset, read_targets
+    from rd_unet.eval.plots import rd_panels
+
+    with open_dataset(args.file) as f:
+        n = f["noisy"].shape[0]
+        if not 0 <= args.index < n:
+            raise ValueError(f"{args.file}: --index {args.index} out of range: the file holds {n} maps (0..{n - 1})")
+        maps = {"noisy": f["noisy"][args.index]}
+        if "clean" in f:
+            maps["clean (ground truth)"] = f["clean"][args.index]
+        offset = int(f.attrs.get("map_index_offset", 0))
+        targets = read_targets(f)
+        targets = targets[targets["map_index"] == offset + args.index]
+        range_m, velocity_mps = f["range_m"][()], f["velocity_mps"][()]
+    output = args.output or Path(args.file).with_suffix(f".map{args.index}.png")
+    rd_panels(maps, range_m, velocity_mps, output, targets=targets, title=f"{Path(args.file).name} map {args.index}")
+    print(f"wrote {output} ({len(targets)} targets)")
+
+
+def _train_config(args):
+    import tomllib
+
+    from rd_unet.config import TrainConfig, from_dict, replace_nested
+
+    base = {}
+    if args.config:
+        with open(args.config, "rb") as fh:
+            base = tomllib.load(fh)
+        base = base.get("train", base)
+    try:
+        cfg = from_dict(TrainConfig, base)
+    except ValueError as err:
+        raise ValueError(f"{args.config}: {err}") from None
+    overrides = {
+        "data": args.data, "val": args.val, "output": args.output, "epochs": args.epochs,
+        "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "device": args.device,
+        "in_memory": args.in_memory, "num_workers": args.num_workers, "val_fraction": args.val_fraction,
+        "loss": args.loss, "max_steps_per_epoch": args.max_steps_per_epoch,
+        "crop": tuple(args.crop) if args.crop else None, "flip": args.flip, "amp": args.amp,
+        "compile": args.compile, "resume": args.resume or None,
+        "model.depth": args.depth, "model.base_channels": args.base_channels, "model.upsampling": args.upsampling,
+    }
+    return replace_nested(cfg, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _cmd_train(args):
+    from rd_unet.train.loop import train
+
+    cfg = _train_config(args)
+    if not cfg.data:
+        raise ValueError("--data: a training dataset is required (or 'data' in the --config file)")
+    result = train(cfg, progress=not args.quiet)
+    if result.get("rank", 0) == 0:
+        print(f"best validation loss {result['best_val_loss']:.4g} at epoch {result['best_epoch']}; "
+              f"checkpoints in {cfg.output} (best.pt, last.pt)")
+
+
+def _cmd_evaluate(args):
+    from rd_unet.eval.report import EvalConfig, evaluate
+
+    cfg = EvalConfig(pfa=args.pfa, num_maps=args.num_maps, device=args.device, batch_size=args.batch_size)
+    report = evaluate(args.data, args.model, args.output, cfg, progress=not args.quiet)
+    print(f"wrote {Path(args.output) / 'report.md'} and report.json")
+    _print_headline(report)
+
+
+def _print_headline(report):
+    methods = report["methods"]
+    print(f"{'method':10s} {'mask SINR gain':>15s} {'Pd@1e-4':>8s} {'Pd@1e-3':>8s} {'AUC':>6s} {'peak err':>9s}")
+    for name, m in methods.items():
+        print(f"{name:10s} {m['mask_sinr_gain_db']:12.2f} dB {m['pd_at_pfa']['1e-4']:8.3f} "
+              f"{m['pd_at_pfa']['1e-3']:8.3f} {m['auc']:6.3f} {m['peak_error_db']:6.2f} dB")
+
+
+def _cmd_clean(args):
+    from rd_unet.clean import clean_files
+
+    summary = clean_files(args.inputs, args.output, model=args.model, units=args.units, axes=args.axes,
+                          batch_size=args.batch_size, device=args.device, overwrite=args.overwrite,
+                          progress=not args.quiet)
+    return 1 if summary["failed"] else 0
+
+
+def _cmd_models(args):
+    from rd_unet.pretrained import list_models
+    models = list_models()
+    if not models:
+        print("no pretrained models are shipped with this installation")
+    for m in models:
+        print(f"{m['name']:12s} {m['path']}\n    trained on: {m['training']}")
+
+
+def _cmd_presets(args):
+    from rd_unet.config import list_presets, load_scenario
+    from rd_unet.sim import radar as rd
+    for name in list_presets():
+        sc = load_scenario(name)
+        d = rd.describe(sc.radar)
+        print(f"{name:20s} {d['num_doppler_bins']:4d} x {d['num_range_bins']:<4d} {sc.description}")
+
+
+def _cmd_demo(args):
+    from rd_unet.demo import run_demo
+    run_demo(args.output, quick=args.quick, device=args.device, progress=not args.quiet)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rd-unet", description="Denoising radar range-Doppler maps.")
+    p.add_argument("--version", action="version", version=f"rd_unet {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name, fn, help_):
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.set_defaults(fn=fn)
+        sp.add_argument("--quiet", action="store_true", help="no progress bars")
+        return sp
+
+    s = add("simulate", _cmd_simulate, "Simulate an HDF5 dataset of RD maps with ground truth.")
+    s.add_argument("--scenario", default=None, help="preset name (see `rd-unet presets`) or TOML file; default: 'default'")
+    s.add_argument("--num-maps", type=int, required=True, help="maps in the whole dataset (all shards together)")
+    s.add_argument("--seed", type=int, default=0, help="map i is drawn from default_rng([seed, i])")
+    s.add_argument("--output", required=True, help="output .h5 file")
+    s.add_argument("--workers", type=int, default=1, help="worker processes")
+    s.add_argument("--shard", default="0/1", help="K/N: write only shard K (from 0) of N; join with `rd-unet merge`")
+    s.add_argument("--store-complex", action="store_true", help="also store complex RD maps")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+
+    s = add("merge", _cmd_merge, "Join shard files into one dataset.")
+    s.add_argument("shards", nargs="+")
+    s.add_argument("--output", required=True)
+    s.add_argument("--copy", action="store_true", help="copy the maps (self-contained) instead of virtual datasets")
+    s.add_argument("--overwrite", action="store_true")
+
+    s = add("show", _cmd_show, "Draw one map of a dataset (noisy and clean, dB, targets marked).")
+    s.add_argument("file")
+    s.add_argument("--index", type=int, default=0)
+    s.add_argument("--output", default=None, help="PNG file (default: FILE.mapI.png)")
+
+    s = add("train", _cmd_train, "Train the U-Net denoiser.")
+    s.add_argument("--config", default=None, help="TOML file with TrainConfig fields (flags override it)")
+    s.add_argument("--data", default=None, help="training dataset (.h5)")
+    s.add_argument("--val", default=None, help="validation dataset (default: hold back --val-fraction of --data)")
+    s.add_argument("--output", default=None, help="run directory (checkpoints, logs)")
+    s.add_argument("--epochs", type=int, default=None)
+    s.add_argument("--batch-size", type=int, default=None)
+    s.add_argument("--lr", type=float, default=None)
+    s.add_argument("--seed", type=int, default=None)
+    s.add_argument("--depth", type=int, default=None, help="U-Net levels")
+    s.add_argument("--base-channels", type=int, default=None, help="channels of the first level")
+    s.add_argument("--upsampling", choices=["transpose", "bilinear"], default=None)
+    s.add_argument("--device", default=None, help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
+    s.add_argument("--in-memory", choices=["auto", "yes", "no", "gpu"], default=None,
+                   help="load the dataset into RAM (yes), into GPU memory (gpu), or stream it lazily (no)")
+    s.add_argument("--num-workers", type=int, default=None, help="DataLoader workers when streaming")
+    s.add_argument("--val-fraction", type=float, default=None)
+    s.add_argument("--loss", choices=["mse", "l1", "huber"], default=None)
+    s.add_argument("--crop", type=int, nargs=2, metavar=("D", "R"), default=None, help="random crops of D x R")
+    s.add_argument("--flip", action="store_true", default=None, help="random range/Doppler flips")
+    s.add_argument("--no-amp", dest="amp", action="store_false", default=None, help="no bf16 mixed precision on CUDA")
+    s.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
+    s.add_argument("--max-steps-per-epoch", type=int, default=None)
+    s.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
+
+    s = add("evaluate", _cmd_evaluate, "Evaluate denoisers with CFAR detection; write report.json and report.md.")
+    s.add_argument("--data", required=True, help="test dataset (.h5) with clean maps and targets")
+    s.add_argument("--model", default=None, help="checkpoint (.pt); default: the shipped pretrained model")
+    s.add_argument("--output", required=True, help="report directory")
+    s.add_argument("--pfa", type=float, default=1e-4, help="design Pfa of the operating point")
+    s.add_argument("--num-maps", type=int, default=0, help="evaluate the first N maps only (0: all)")
+    s.add_argument("--batch-size", type=int, default=32)
+    s.add_argument("--device", default="auto")
+
+    s = add("clean", _cmd_clean, "Denoise recorded RD maps (HDF5, .npy, .npz, .mat) file to file.")
+    s.add_argument("inputs", nargs="+", help="files, FILE.h5:/group/dataset, FILE.npz:name, directories or globs")
+    s.add_argument("--model", default=None, help="checkpoint (.pt); default: the shipped pretrained model")
+    s.add_argument("--output", required=True, help="output directory (never an input's directory)")
+    s.add_argument("--units", choices=["power", "db", "magnitude", "complex"], default="power")
+    s.add_argument("--axes", default=None, help="axis order of the stored array, e.g. RD, NRD, DRN (default NDR / DR)")
+    s.add_argument("--batch-size", type=int, default=16)
+    s.add_argument("--device", default="auto")
+    s.add_argument("--overwrite", action="store_true", help="redo outputs that already exist")
+
+    add("models", _cmd_models, "List the pretrained models shipped with the package.")
+    add("presets", _cmd_presets, "List the scenario presets.")
+
+    s = add("demo", _cmd_demo, "Run the whole pipeline on the default scenario and write a report.")
+    s.add_argument("--output", default="data/demo")
+    s.add_argument("--quick", action="store_true", help="a one-minute smoke run")
+    s.add_argument("--device", default="auto")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from rd_unet.config import ConfigError
+    try:
+        rc = args.fn(args)
+    except (ConfigError, ValueError, FileExistsError, FileNotFoundError, OSError) as err:
+        print(f"rd-unet {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"rd-unet {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""HDF5 datasets of RD maps: schema, writer, reader, torch Dataset."""

@@ -1,0 +1,1 @@
+"""Evaluation: CFAR detectors, SNR-gain and detection metrics, baselines, plots, report."""

@@ -1,0 +1,32 @@
+import matplotlib
+
+matplotlib.use("agg")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from rd_unet.config import ClutterConfig, ClutterSet, FixedTarget, TargetConfig, load_scenario, replace_nested  # noqa: E402
+
+
+@pytest.fixture
+def tiny():
+    return load_scenario("tiny")
+
+
+def quiet_scenario(scenario, targets=()):
+    """The scenario with no clutter, no interference and the given fixed targets (or none)."""
+    tcfg = TargetConfig(count=(0, 0), fixed=tuple(FixedTarget(*t) for t in targets))
+    return replace_nested(scenario, targets=tcfg, clutter=ClutterSet(), **{"interference.enabled": False})
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory):
+    """A small seeded dataset of the tiny preset (shared by data, train and eval tests)."""
+    from rd_unet.data.generate import generate_dataset
+    path = tmp_path_factory.mktemp("data") / "tiny.h5"
+    generate_dataset(load_scenario("tiny"), path, num_maps=48, seed=7, progress=False)
+    return path
+
+
+def rng(seed=0):
+    return np.random.default_rng(seed)

@@ -1,0 +1,140 @@
+import h5py
+import numpy as np
+import pytest
+
+from rd_unet.config import load_scenario, scenario_from_json, to_json
+from rd_unet.data import generate as gen
+from rd_unet.data.hdf5 import DatasetFormatError, DatasetWriter, merge_shards, open_dataset, partial_path
+from rd_unet.sim import RDSimulator
+from rd_unet.sim import radar as rd
+
+
+def arrays(path):
+    with h5py.File(path, "r") as f:
+        return {k: f[k][()] for k in f.keys()}
+
+
+def test_schema_round_trip(tmp_path, tiny):
+    path = gen.generate_dataset(tiny, tmp_path / "d.h5", num_maps=6, seed=11, store_complex=True, progress=False)
+    with h5py.File(path, "r") as f:
+        d, r = tiny.radar.chirps_per_frame, tiny.radar.samples_per_chirp
+        for name in ("noisy", "clean"):
+            assert f[name].shape == (6, d, r) and f[name].dtype == np.float32
+            assert f[name].chunks == (1, d, r) and f[name].compression == "gzip"
+        assert f["noisy_complex"].dtype == np.complex64
+        np.testing.assert_allclose(np.abs(f["noisy_complex"][2]) ** 2, f["noisy"][2], rtol=1e-5)
+        np.testing.assert_allclose(f["range_m"][()], rd.range_axis_m(tiny.radar))
+        np.testing.assert_allclose(f["velocity_mps"][()], rd.velocity_axis_mps(tiny.radar))
+        t = f["targets"][()]
+        for col in ("map_index", "range_m", "velocity_mps", "range_bin", "doppler_bin", "snr_db"):
+            assert col in t.dtype.names
+        assert f.attrs["format"] == "rd_unet.rdmaps" and f.attrs["format_version"] == 1
+        assert scenario_from_json(f.attrs["scenario"]) == tiny
+        assert f.attrs["seed"] == 11 and f.attrs["package_version"]
+    # map i is exactly what the simulator draws from default_rng([seed, i])
+    sim = RDSimulator(tiny).simulate(gen.map_rng(11, 4))
+    a = arrays(path)
+    np.testing.assert_array_equal(a["noisy"][4], sim.noisy)
+    np.testing.assert_array_equal(a["targets"][a["targets"]["map_index"] == 4]["range_m"], sim.targets["range_m"])
+
+
+def test_same_content_whatever_the_worker_count(tmp_path, tiny):
+    one = gen.generate_dataset(tiny, tmp_path / "w1.h5", num_maps=24, seed=5, workers=1, progress=False)
+    two = gen.generate_dataset(tiny, tmp_path / "w2.h5", num_maps=24, seed=5, workers=2, progress=False)
+    a, b = arrays(one), arrays(two)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+
+
+@pytest.mark.parametrize("copy", [False, True])
+def test_shards_merge_to_the_full_dataset(tmp_path, tiny, copy):
+    full = gen.generate_dataset(tiny, tmp_path / "full.h5", num_maps=10, seed=2, progress=False)
+    shards = [gen.generate_dataset(tiny, tmp_path / f"s{k}.h5", num_maps=10, seed=2, shard=f"{k}/3", progress=False)
+              for k in (2, 0, 1)]
+    merged = merge_shards(shards, tmp_path / "merged.h5", copy=copy)
+    a, b = arrays(full), arrays(merged)
+    for k in ("noisy", "clean", "targets", "range_m"):
+        np.testing.assert_array_equal(a[k], b[k])
+    with h5py.File(merged, "r") as f:
+        assert f["noisy"].is_virtual is (not copy)
+
+
+def test_merge_rejects_a_missing_shard(tmp_path, tiny):
+    s0 = gen.generate_dataset(tiny, tmp_path / "s0.h5", num_maps=9, seed=2, shard="0/3", progress=False)
+    s2 = gen.generate_dataset(tiny, tmp_path / "s2.h5", num_maps=9, seed=2, shard="2/3", progress=False)
+    with pytest.raises(DatasetFormatError, match="a shard is missing"):
+        merge_shards([s0, s2], tmp_path / "m.h5")
+
+
+def test_interrupted_run_resumes_to_the_same_file(tmp_path, tiny, monkeypatch):
+    ref = gen.generate_dataset(tiny, tmp_path / "ref.h5", num_maps=20, seed=9, progress=False)
+    out = tmp_path / "run.h5"
+    real_write = DatasetWriter.write
+    calls = {"n": 0}
+
+    def dying_write(self, sim):
+        calls["n"] += 1
+        if calls["n"] == 13:
+            raise KeyboardInterrupt
+        real_write(self, sim)
+
+    monkeypatch.setattr(DatasetWriter, "write", dying_write)
+    with pytest.raises(KeyboardInterrupt):
+        gen.generate_dataset(tiny, out, num_maps=20, seed=9, progress=False, checkpoint_every=5)
+    assert not out.exists() and partial_path(out).exists()     # never half-written under the final name
+    monkeypatch.setattr(DatasetWriter, "write", real_write)
+    writer = DatasetWriter(out, tiny, num_maps=20, seed=9)
+    assert writer.start == 12                                   # resumes after the last recorded map
+    writer.close()
+    gen.generate_dataset(tiny, out, num_maps=20, seed=9, progress=False)
+    assert not partial_path(out).exists()
+    a, b = arrays(ref), arrays(out)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_partial_from_another_configuration_is_not_resumed(tmp_path, tiny):
+    out = tmp_path / "x.h5"
+    w = DatasetWriter(out, tiny, num_maps=5, seed=1)
+    w.write(RDSimulator(tiny).simulate(gen.map_rng(1, 0)))
+    w.close()
+    gen.generate_dataset(tiny, out, num_maps=5, seed=2, progress=False)   # another seed: start afresh
+    np.testing.assert_array_equal(arrays(out)["noisy"][0], RDSimulator(tiny).simulate(gen.map_rng(2, 0)).noisy)
+
+
+def test_existing_output_is_never_overwritten(tmp_path, tiny):
+    out = tmp_path / "keep.h5"
+    out.write_bytes(b"user data")
+    with pytest.raises(FileExistsError, match="already exists"):
+        gen.generate_dataset(tiny, out, num_maps=2, seed=0, progress=False)
+    assert out.read_bytes() == b"user data"
+
+
+@pytest.mark.parametrize("text", ["3", "2/2", "a/b", "-1/3"])
+def test_bad_shard_rejected(text):
+    with pytest.raises(ValueError, match="--shard"):
+        gen.parse_shard(text)
+
+
+def test_shard_ranges_cover_exactly():
+    for n_maps in (1, 7, 100):
+        for n in (1, 3, 8):
+            covered = []
+            for k in range(n):
+                a, b = gen.shard_range(n_maps, (k, n))
+                covered += list(range(a, b))
+            assert covered == list(range(n_maps))
+
+
+def test_open_dataset_errors(tmp_path):
+    with pytest.raises(DatasetFormatError, match="no such file"):
+        open_dataset(tmp_path / "missing.h5")
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(b"not hdf5")
+    with pytest.raises(DatasetFormatError, match="not a readable HDF5 file"):
+        open_dataset(bad)
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f["maps"] = np.zeros((2, 4, 4))
+    with pytest.raises(DatasetFormatError, match="no 'noisy' dataset \\(found: maps\\)"):
+        open_dataset(other)

@@ -1,0 +1,29 @@
+"""The subcommands end to end on a tiny scenario."""
+import h5py
+import numpy as np
+
+from rd_unet.cli import main
+
+
+def test_simulate_show_merge(tmp_path, capsys):
+    out = tmp_path / "d.h5"
+    assert main(["simulate", "--scenario", "tiny", "--num-maps", "4", "--seed", "1", "--output", str(out), "--quiet"]) == 0
+    png = tmp_path / "m.png"
+    assert main(["show", str(out), "--index", "2", "--output", str(png), "--quiet"]) == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    for k in (0, 1):
+        assert main(["simulate", "--scenario", "tiny", "--num-maps", "4", "--seed", "1", "--shard", f"{k}/2",
+                     "--output", str(tmp_path / f"s{k}.h5"), "--quiet"]) == 0
+    assert main(["merge", str(tmp_path / "s0.h5"), str(tmp_path / "s1.h5"), "--output", str(tmp_path / "m.h5")]) == 0
+    with h5py.File(out) as a, h5py.File(tmp_path / "m.h5") as b:
+        np.testing.assert_array_equal(a["noisy"][()], b["noisy"][()])
+
+
+def test_errors_are_one_line_and_exit_2(tmp_path, capsys):
+    assert main(["simulate", "--scenario", "nope", "--num-maps", "2", "--output", str(tmp_path / "x.h5")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown scenario 'nope'" in err and "Traceback" not in err
+    out = tmp_path / "d.h5"
+    main(["simulate", "--scenario", "tiny", "--num-maps", "2", "--output", str(out), "--quiet"])
+    assert main(["show", str(out), "--index", "5"]) == 2
+    assert "out of range: the file holds 2 maps" in capsys.readouterr().err
