@@ -72,6 +72,7 @@ def _train_config(args):
         "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "device": args.device,
         "in_memory": args.in_memory, "num_workers": args.num_workers, "val_fraction": args.val_fraction,
         "loss": args.loss, "max_steps_per_epoch": args.max_steps_per_epoch,
+        "patience": args.patience, "time_limit_min": args.time_limit_min,
         "crop": tuple(args.crop) if args.crop else None, "flip": args.flip, "amp": args.amp,
         "compile": args.compile, "resume": args.resume or None,
         "model.depth": args.depth, "model.base_channels": args.base_channels, "model.upsampling": args.upsampling,
@@ -195,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-amp", dest="amp", action="store_false", default=None, help="no bf16 mixed precision on CUDA")
     s.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
     s.add_argument("--max-steps-per-epoch", type=int, default=None)
+    s.add_argument("--patience", type=int, default=None, help="stop after this many epochs without improvement")
+    s.add_argument("--time-limit-min", type=float, default=None, help="stop after the epoch that passes this many minutes")
     s.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
 
     s = add("evaluate", _cmd_evaluate, "Evaluate denoisers with CFAR detection; write report.json and report.md.")

@@ -268,19 +268,27 @@ class NormalizationConfig:
 
 @dataclass(frozen=True)
 class UNetConfig:
-    """U-Net architecture: ``depth`` pooling levels, widths ``base_channels * 2**level``."""
+    """U-Net architecture: ``depth`` pooling levels, widths ``base_channels * 2**level``.
+
+    ``residual``: the output is the input plus the network's 1x1 output (zero
+    initialised), so an untrained model is the identity and training learns what to
+    remove (needs in_channels == out_channels).
+    """
 
     in_channels: int = 1
     out_channels: int = 1
     depth: int = 3
     base_channels: int = 16
     upsampling: str = "transpose"
+    residual: bool = True
 
     def __post_init__(self):
         if not (isinstance(self.depth, int) and 1 <= self.depth <= 6):
             raise ConfigError(f"depth: expected an integer in [1, 6], got {self.depth!r}")
         if not (isinstance(self.base_channels, int) and 1 <= self.base_channels <= 256):
             raise ConfigError(f"base_channels: expected an integer in [1, 256], got {self.base_channels!r}")
+        if self.residual and self.in_channels != self.out_channels:
+            raise ConfigError("residual: needs in_channels == out_channels")
         if self.upsampling not in ("transpose", "bilinear"):
             raise ConfigError(f"upsampling: expected 'transpose' or 'bilinear', got {self.upsampling!r}")
 
@@ -308,6 +316,8 @@ class TrainConfig:
     crop: tuple[int, int] = (0, 0)
     flip: bool = False
     max_steps_per_epoch: int = 0
+    patience: int = 0
+    time_limit_min: float = 0.0
     resume: bool = False
     model: UNetConfig = UNetConfig()
     normalization: NormalizationConfig = NormalizationConfig()

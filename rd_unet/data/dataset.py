@@ -1,0 +1,79 @@
+"""torch Datasets over rd_unet HDF5 files.
+
+``RDMapDataset`` opens its file lazily, once per DataLoader worker process, and
+returns dicts ``{"noisy": (1, D, R), "clean": (1, D, R), "index": i}`` in the
+network's normalised representation. ``load_normalized`` reads a whole index set
+into memory for the fast path.
+"""
+from __future__ import annotations
+
+import os
+
+import h5py
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from rd_unet.config import NormalizationConfig
+from rd_unet.data.hdf5 import open_dataset
+from rd_unet.model.normalize import noise_floor, to_network
+
+
+def normalize_pair(noisy: np.ndarray, clean: np.ndarray, cfg: NormalizationConfig):
+    """(N, D, R) noisy and clean power -> (N, 1, D, R) float32 tensors, both relative to the noisy floor."""
+    x = torch.from_numpy(np.ascontiguousarray(noisy, np.float32))
+    y = torch.from_numpy(np.ascontiguousarray(clean, np.float32))
+    floor = noise_floor(x)
+    return to_network(x, floor, cfg)[:, None], to_network(y, floor, cfg)[:, None]
+
+
+def load_normalized(path, indices, cfg: NormalizationConfig, chunk: int = 256):
+    """Read maps ``indices`` (sorted) of ``path`` into normalised (N, 1, D, R) tensors."""
+    indices = np.asarray(indices)
+    xs, ys = [], []
+    with open_dataset(path, need_clean=True) as f:
+        for start in range(0, len(indices), chunk):
+            idx = indices[start:start + chunk]
+            lo, hi = idx.min(), idx.max() + 1
+            noisy, clean = f["noisy"][lo:hi][idx - lo], f["clean"][lo:hi][idx - lo]
+            x, y = normalize_pair(noisy, clean, cfg)
+            xs.append(x)
+            ys.append(y)
+    return torch.cat(xs), torch.cat(ys)
+
+
+class RDMapDataset(Dataset):
+    """Maps of one HDF5 file, normalised; the file is opened lazily in each worker."""
+
+    def __init__(self, path, indices=None, normalization: NormalizationConfig = NormalizationConfig()):
+        self.path = str(path)
+        with open_dataset(path, need_clean=True) as f:
+            n = f["noisy"].shape[0]
+            self.map_shape = f["noisy"].shape[1:]
+            self.range_m, self.velocity_mps = f["range_m"][()], f["velocity_mps"][()]
+        self.indices = np.arange(n) if indices is None else np.asarray(indices)
+        self.normalization = normalization
+        self._file = None
+        self._pid = None
+
+    def __len__(self):
+        return len(self.indices)
+
+    def _handle(self) -> h5py.File:
+        if self._file is None or self._pid != os.getpid():   # one handle per worker process
+            self._file = h5py.File(self.path, "r")
+            self._pid = os.getpid()
+        return self._file
+
+    def __getitem__(self, i):
+        f = self._handle()
+        j = int(self.indices[i])
+        x, y = normalize_pair(f["noisy"][j][None], f["clean"][j][None], self.normalization)
+        return {"noisy": x[0], "clean": y[0], "index": j}
+
+    def plot(self, i, output):
+        """Draw sample i (noisy and clean, dB) to a PNG."""
+        from rd_unet.eval.plots import rd_panels
+        f = self._handle()
+        j = int(self.indices[i])
+        rd_panels({"noisy": f["noisy"][j], "clean": f["clean"][j]}, self.range_m, self.velocity_mps, output)

@@ -1,0 +1,143 @@
+"""SNR-gain and detection metrics (definitions in docs/metrics.md).
+
+Cells: a target's *peak cell* is the clean map's maximum within +-1 cell of its
+(doppler_bin, range_bin); *background* cells lie farther than a guard ring
+(``guard`` cells plus the target's extent, Chebyshev distance, Doppler wrapping)
+from every target. Detection scores are the CA-CFAR statistic (power over the mean
+of its training cells); a target is detected if the score exceeds the threshold in
+any cell within +-1 of its bins, and false alarms are counted on background cells.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+
+def _neighbourhood_max(x, d, r):
+    """Max of x (D, R) within +-1 cell of (d, r): Doppler wraps, range clips."""
+    d_bins, r_bins = x.shape
+    rows = np.arange(d - 1, d + 2) % d_bins
+    block = x[rows][:, max(r - 1, 0):min(r + 2, r_bins)]
+    return block.max(), block
+
+
+def peak_cells(clean, targets):
+    """(K, 2) int array of each target's peak cell (doppler, range) in the clean map."""
+    out = np.zeros((len(targets), 2), int)
+    d_bins, r_bins = clean.shape
+    for i, t in enumerate(targets):
+        d, r = int(t["doppler_bin"]), int(t["range_bin"])
+        rows = np.arange(d - 1, d + 2) % d_bins
+        cols = np.arange(max(r - 1, 0), min(r + 2, r_bins))
+        block = clean[np.ix_(rows, cols)]
+        a, b = np.unravel_index(np.argmax(block), block.shape)
+        out[i] = rows[a], cols[b]
+    return out
+
+
+def cell_masks(shape, targets, range_bin_m, velocity_bin_mps, guard: int = 3):
+    """(target_mask, background_mask), bool (D, R): peak bins and cells beyond the guard ring."""
+    d_bins, r_bins = shape
+    near = np.zeros(shape, bool)
+    for t in targets:
+        ext_r = int(np.ceil(t["extent_range_m"] / (2 * range_bin_m))) if range_bin_m else 0
+        ext_d = int(np.ceil(t["extent_velocity_mps"] / (2 * velocity_bin_mps))) if velocity_bin_mps else 0
+        gd, gr = guard + ext_d, guard + ext_r
+        rows = np.arange(t["doppler_bin"] - gd, t["doppler_bin"] + gd + 1) % d_bins
+        near[np.ix_(rows, np.arange(max(t["range_bin"] - gr, 0), min(t["range_bin"] + gr + 1, r_bins)))] = True
+    return near, ~near
+
+
+def db(x):
+    return 10 * np.log10(np.maximum(x, 1e-30))
+
+
+def snr_metrics(power, clean, targets, peaks, background):
+    """Per-map SNR figures (dB) of one map; NaN where undefined (no targets)."""
+    out = {"mask_sinr_db": np.nan, "recon_sinr_db": np.nan, "strongest_target_snr_db": np.nan,
+           "peak_error_db": np.array([]), "floor_db": db(power[background].mean())}
+    err = np.sum((np.sqrt(power) - np.sqrt(clean)) ** 2)
+    out["recon_sinr_db"] = db(clean.sum()) - db(err)
+    if len(targets) == 0:
+        return out
+    p_peaks = power[peaks[:, 0], peaks[:, 1]]
+    bg = power[background].mean()
+    out["mask_sinr_db"] = db(p_peaks.mean()) - db(bg)
+    strongest = int(np.argmax(targets["snr_db"]))
+    out["strongest_target_snr_db"] = db(p_peaks[strongest]) - db(bg)
+    out["peak_error_db"] = db(p_peaks) - db(clean[peaks[:, 0], peaks[:, 1]])
+    return out
+
+
+def target_scores(score_map, targets):
+    """Each target's detection score: the max of the score map within +-1 cell of its bins."""
+    return np.array([_neighbourhood_max(score_map, int(t["doppler_bin"]), int(t["range_bin"]))[0]
+                     for t in targets])
+
+
+def threshold_at_pfa(background_sorted, pfa: float):
+    """Smallest threshold whose empirical false-alarm rate (scores > threshold) is <= pfa."""
+    n = background_sorted.size
+    allowed = int(np.floor(pfa * n))
+    if allowed >= n:
+        return -np.inf
+    return background_sorted[n - allowed - 1]
+
+
+def roc(target_sc, background_sorted, pfa_grid=None):
+    """ROC over a log-spaced grid of empirical Pfa: (pfa (K,), pd (K,)), plus the AUC.
+
+    AUC = P(target score > background score) + P(equal) / 2 (Mann-Whitney).
+    """
+    if pfa_grid is None:
+        pfa_grid = np.logspace(-6, 0, 61)
+    n = background_sorted.size
+    thresholds = np.array([threshold_at_pfa(background_sorted, p) for p in pfa_grid])
+    pd = np.array([np.mean(target_sc > t) if len(target_sc) else np.nan for t in thresholds])
+    pfa = np.array([np.mean(background_sorted > t) if np.isfinite(t) else 1.0 for t in thresholds])
+    if len(target_sc) and n:
+        below = np.searchsorted(background_sorted, target_sc, side="left")
+        below_or_eq = np.searchsorted(background_sorted, target_sc, side="right")
+        auc = float(np.mean((below + below_or_eq) / 2) / n)
+    else:
+        auc = float("nan")
+    return pfa, pd, auc
+
+
+def pd_at(target_sc, background_sorted, pfa):
+    t = threshold_at_pfa(background_sorted, pfa)
+    return float(np.mean(target_sc > t)) if len(target_sc) else float("nan"), t
+
+
+def pd_by_snr(target_sc, snr_db, threshold, edges_db):
+    """Pd in SNR bands [edges[i], edges[i+1]) at a fixed threshold."""
+    pd, counts = [], []
+    for lo, hi in zip(edges_db[:-1], edges_db[1:]):
+        sel = (snr_db >= lo) & (snr_db < hi)
+        counts.append(int(sel.sum()))
+        pd.append(float(np.mean(target_sc[sel] > threshold)) if sel.any() else None)
+    return {"edges_db": [float(e) for e in edges_db], "pd": pd, "num_targets": counts}
+
+
+def f1_at(score_maps, targets_per_map, backgrounds, threshold):
+    """F1 of detections (score > threshold): hits are targets detected within +-1 cell,
+    false alarms are detections on background cells (detections in guard rings are ignored)."""
+    tp = fn = fp = 0
+    for sm, t, bg in zip(score_maps, targets_per_map, backgrounds):
+        det = sm > threshold
+        hit = target_scores(sm, t) > threshold if len(t) else np.array([], bool)
+        tp += int(hit.sum())
+        fn += int((~hit).sum())
+        fp += int((det & bg).sum())
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"f1": f1, "precision": precision, "recall": recall, "false_alarms": fp}
+
+
+def tail_ratio_db(power, q: float = 1e-4):
+    """The (1 - q) quantile over the median, in dB: how heavy the upper tail of a map set is."""
+    flat = np.asarray(power, dtype=np.float64).ravel()
+    return float(db(np.quantile(flat, 1 - q)) - db(np.median(flat)))
+
+

@@ -1,0 +1,76 @@
+"""UNet(UNetConfig): any input size, output shape equal to input shape."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rd_unet.config import NormalizationConfig, UNetConfig
+from rd_unet.model.normalize import from_network, noise_floor, to_network
+from rd_unet.model.parts import DoubleConv, Down, OutConv, Up
+
+
+class UNet(nn.Module):
+    """U-Net: ``depth`` levels of DoubleConv + max-pool, a bottleneck, and mirrored
+    up-sampling with skip concatenation; widths ``base_channels * 2**level``.
+
+    forward: (B, C_in, D, R) -> (B, C_out, D, R) for any D, R >= 1. Inputs whose
+    sizes are not multiples of 2**depth are padded (edge replication) at the far
+    ends and the output is cropped back.
+    """
+
+    def __init__(self, config: UNetConfig = UNetConfig()):
+        super().__init__()
+        self.config = config
+        widths = [config.base_channels * 2 ** level for level in range(config.depth + 1)]
+        self.inc = DoubleConv(config.in_channels, widths[0])
+        self.downs = nn.ModuleList(Down(widths[i], widths[i + 1]) for i in range(config.depth))
+        self.ups = nn.ModuleList(Up(widths[i + 1], widths[i], config.upsampling) for i in reversed(range(config.depth)))
+        self.outc = OutConv(widths[0], config.out_channels)
+        if config.residual:   # start as the identity map
+            nn.init.zeros_(self.outc.weight)
+            nn.init.zeros_(self.outc.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        d, r = x.shape[-2:]
+        m = 2 ** self.config.depth
+        pad_d, pad_r = (-d) % m, (-r) % m
+        if pad_d or pad_r:
+            mode = "replicate" if d > 1 and r > 1 else "constant"
+            x = F.pad(x, (0, pad_r, 0, pad_d), mode=mode)
+        skips = [self.inc(x)]                       # (B, w0, D', R')
+        for down in self.downs:
+            skips.append(down(skips[-1]))           # (B, w_{l+1}, D'/2^(l+1), R'/2^(l+1))
+        y = skips.pop()                             # bottleneck
+        for up in self.ups:
+            y = up(y, skips.pop())
+        y = self.outc(y)
+        if self.config.residual:
+            y = y + x
+        return y[..., :d, :r]                       # (B, C_out, D, R)
+
+
+class Denoiser(nn.Module):
+    """Power in, power out: normalisation -> UNet -> inverse normalisation.
+
+    forward: (B, 1, D, R) linear power -> (B, 1, D, R) linear power, same units.
+
+    With ``pedestal=True`` (the default) the output is the clean-power estimate plus
+    a flat floor of ``eps`` times the input's noise floor (-30 dB by default): every
+    cell stays positive, so dB displays and CFAR detectors work on the cleaned map.
+    ``pedestal=False`` returns the clean-power estimate alone (the exact inverse).
+    """
+
+    def __init__(self, unet: UNet, normalization: NormalizationConfig = NormalizationConfig(), pedestal: bool = True):
+        super().__init__()
+        self.unet = unet
+        self.normalization = normalization
+        self.pedestal = pedestal
+
+    def forward(self, power: torch.Tensor) -> torch.Tensor:
+        floor = noise_floor(power)                                   # (B, 1, 1, 1)
+        y = self.unet(to_network(power, floor, self.normalization)).float()
+        clean = from_network(y, floor, self.normalization)
+        if self.pedestal:
+            clean = clean + self.normalization.eps * floor
+        return clean

@@ -1,0 +1,1 @@
+"""Training: loop (AMP, DDP, logs) and checkpoints."""

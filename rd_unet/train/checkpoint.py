@@ -1,0 +1,80 @@
+"""Checkpoints: plain tensors and containers, safe for ``torch.load(weights_only=True)``.
+
+A checkpoint is a dict with ``model`` (state dict), ``optimizer``, ``scaler``,
+``step``, ``epoch``, ``best_val_loss``, ``model_config`` and ``normalization``
+(dicts of the dataclasses), ``train_config``, ``history``, ``package_version`` and
+``format``; the model is rebuilt from the checkpoint alone.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import torch
+
+from rd_unet import __version__
+from rd_unet.config import NormalizationConfig, UNetConfig, from_dict, to_dict
+from rd_unet.model.unet import Denoiser, UNet
+
+CHECKPOINT_FORMAT = "rd_unet.checkpoint/1"
+
+
+class CheckpointError(ValueError):
+    """A file is not a loadable rd_unet checkpoint; the message names it."""
+
+
+def save_checkpoint(path, *, model, model_config: UNetConfig, normalization: NormalizationConfig,
+                    optimizer=None, scaler=None, step=0, epoch=-1, best_val_loss=float("inf"),
+                    train_config=None, history=None, extra=None) -> Path:
+    """Write atomically: to ``path.partial``, then rename."""
+    path = Path(path)
+    state = {
+        "format": CHECKPOINT_FORMAT,
+        "package_version": __version__,
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "model_config": to_dict(model_config),
+        "normalization": to_dict(normalization),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "scaler": scaler.state_dict() if scaler is not None else None,
+        "step": int(step),
+        "epoch": int(epoch),
+        "best_val_loss": float(best_val_loss),
+        "train_config": to_dict(train_config) if train_config is not None else None,
+        "history": history or {},
+        "extra": extra or {},
+    }
+    tmp = path.with_name(path.name + ".partial")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def read_checkpoint(path, map_location="cpu") -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises several types for corrupt or unsafe files
+        raise CheckpointError(f"{path}: not a loadable checkpoint ({type(err).__name__}: {str(err).splitlines()[0]})") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: not an rd_unet checkpoint (no format {CHECKPOINT_FORMAT!r})")
+    return state
+
+
+def load_model(path, device="cpu") -> Denoiser:
+    """Rebuild the denoiser (UNet + normalisation) from a checkpoint, in eval mode."""
+    state = read_checkpoint(path)
+    unet = UNet(from_dict(UNetConfig, state["model_config"]))
+    unet.load_state_dict(state["model"])
+    model = Denoiser(unet, from_dict(NormalizationConfig, state["normalization"]))
+    return model.to(device).eval()
+
+
+def file_sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,309 @@
+"""The training loop: one code path for CPU, CUDA and MPS, single process or DDP.
+
+Randomness: model initialisation from ``seed``; epoch e's shuffling, crops and
+flips from a generator seeded by ``(seed, e)``. Nothing else is random, so a run
+resumed from ``last.pt`` follows the same trajectory as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import os
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from rd_unet.config import TrainConfig
+from rd_unet.data.dataset import RDMapDataset, load_normalized
+from rd_unet.data.hdf5 import open_dataset
+from rd_unet.model.unet import UNet
+from rd_unet.train.checkpoint import read_checkpoint, save_checkpoint
+
+LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss, "huber": F.smooth_l1_loss}
+
+
+def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
+    """auto: CUDA, then Apple MPS, then CPU."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", local_rank)
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: CUDA is not available on this machine (use auto or cpu)")
+    if name == "cuda":
+        return torch.device("cuda", local_rank)
+    return torch.device(name)
+
+
+def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0]))
+
+
+def _augment(x, y, cfg: TrainConfig, g: torch.Generator):
+    """Random crop (same window for the whole batch) and flips, drawn from g."""
+    cd, cr = cfg.crop
+    d, r = x.shape[-2:]
+    if cd and cr and (cd < d or cr < r):
+        cd, cr = min(cd, d), min(cr, r)
+        i = int(torch.randint(0, d - cd + 1, (1,), generator=g))
+        j = int(torch.randint(0, r - cr + 1, (1,), generator=g))
+        x, y = x[..., i:i + cd, j:j + cr], y[..., i:i + cd, j:j + cr]
+    if cfg.flip:
+        flips = torch.rand(2, generator=g)
+        dims = [dim for dim, f in zip((-2, -1), flips) if f < 0.5]
+        if dims:
+            x, y = x.flip(dims), y.flip(dims)
+    return x, y
+
+
+def lr_at(step: int, total: int, base_lr: float, warmup: int = 50) -> float:
+    """Linear warm-up, then cosine decay to 5 % of the base rate."""
+    if step < warmup:
+        return base_lr * (step + 1) / warmup
+    t = min(1.0, (step - warmup) / max(1, total - warmup))
+    return base_lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+class _Data:
+    """Train or validation maps: in memory (tensors) or streamed (a Dataset)."""
+
+    def __init__(self, path, indices, cfg: TrainConfig, device, in_memory: bool):
+        self.n = len(indices)
+        self.tensors = None
+        self.dataset = None
+        if in_memory:
+            x, y = load_normalized(path, np.sort(indices), cfg.normalization)
+            if cfg.in_memory == "gpu":
+                x, y = x.to(device), y.to(device)
+            self.tensors = (x, y)
+        else:
+            self.dataset = RDMapDataset(path, np.sort(indices), cfg.normalization)
+
+    def batches(self, order: torch.Tensor, batch_size: int, num_workers: int):
+        """Yield (x, y) batches in the given order of local indices."""
+        if self.tensors is not None:
+            x, y = self.tensors
+            for start in range(0, len(order), batch_size):
+                idx = order[start:start + batch_size].to(x.device)
+                yield x[idx], y[idx]
+        else:
+            loader = torch.utils.data.DataLoader(self.dataset, batch_size=batch_size, sampler=order.tolist(),
+                                                 num_workers=num_workers, persistent_workers=False,
+                                                 pin_memory=torch.cuda.is_available())
+            for batch in loader:
+                yield batch["noisy"], batch["clean"]
+
+
+def _split(cfg: TrainConfig):
+    with open_dataset(cfg.data, need_clean=True) as f:
+        n = f["noisy"].shape[0]
+        nbytes = f["noisy"][0].nbytes * n * 2
+    if cfg.val:
+        with open_dataset(cfg.val, need_clean=True) as f:
+            n_val = f["noisy"].shape[0]
+            nbytes += f["noisy"][0].nbytes * n_val * 2
+        return np.arange(n), (cfg.val, np.arange(n_val)), nbytes
+    perm = np.random.default_rng([cfg.seed, 12345]).permutation(n)
+    k = int(round(n * cfg.val_fraction))
+    if n - k < 1:
+        raise ValueError(f"{cfg.data}: {n} maps leave none for training with val_fraction {cfg.val_fraction}")
+    return perm[k:], ((cfg.data, perm[:k]) if k else None), nbytes
+
+
+def _available_ram() -> int:
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return 4 << 30
+
+
+def train(cfg: TrainConfig, progress: bool = True) -> dict:
+    """Train a U-Net as configured; write checkpoints and logs to ``cfg.output``.
+
+    Returns ``{"best_val_loss", "best_epoch", "history", "run_dir", "rank"}``.
+    """
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    rank, world, local_rank = 0, 1, 0
+    if distributed:
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        device = pick_device(cfg.device, local_rank)
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        rank, world = dist.get_rank(), dist.get_world_size()
+    else:
+        device = pick_device(cfg.device)
+    try:
+        return _train(cfg, device, rank, world, progress and rank == 0)
+    finally:
+        if distributed:
+            dist.destroy_process_group()
+
+
+def _train(cfg: TrainConfig, device, rank, world, progress) -> dict:
+    run = Path(cfg.output)
+    if rank == 0:
+        run.mkdir(parents=True, exist_ok=True)
+    train_idx, val_spec, nbytes = _split(cfg)
+    in_memory = cfg.in_memory in ("yes", "gpu") or (cfg.in_memory == "auto" and nbytes < 0.3 * _available_ram())
+    train_data = _Data(cfg.data, train_idx, cfg, device, in_memory)
+    val_data = _Data(val_spec[0], val_spec[1], cfg, device, in_memory) if val_spec is not None else None
+
+    torch.manual_seed(cfg.seed)
+    model = UNet(cfg.model).to(device)
+    cuda = device.type == "cuda"
+    memory_format = torch.channels_last if (cuda and cfg.channels_last) else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    amp_dtype = torch.bfloat16
+    use_amp = cfg.amp and cuda
+    scaler = torch.amp.GradScaler(device.type, enabled=use_amp and amp_dtype == torch.float16)
+    steps_per_epoch = math.ceil(len(train_idx) / world / cfg.batch_size)
+    if cfg.max_steps_per_epoch:
+        steps_per_epoch = min(steps_per_epoch, cfg.max_steps_per_epoch)
+    total_steps = steps_per_epoch * cfg.epochs
+
+    start_epoch, step, best, best_epoch = 0, 0, float("inf"), -1
+    history = {"epoch": [], "train_loss": [], "val_loss": [], "lr": [], "maps_per_s": []}
+    last = run / "last.pt"
+    if cfg.resume:
+        if not last.is_file():
+            raise ValueError(f"--resume: {last} does not exist (nothing to resume)")
+        state = read_checkpoint(last, map_location=device)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        start_epoch, step = state["epoch"] + 1, state["step"]
+        best, history = state["best_val_loss"], state["history"]
+        best_epoch = state["extra"].get("best_epoch", -1)
+
+    net = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
+    if cfg.compile:
+        net = torch.compile(net)
+    loss_fn = LOSSES[cfg.loss]
+    autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if use_amp else nullcontext
+
+    writer = None
+    if rank == 0:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+            writer = SummaryWriter(str(run / "tensorboard"))
+        except ImportError:   # tensorboard is an optional dependency
+            writer = None
+
+    started = time.monotonic()
+    for epoch in range(start_epoch, cfg.epochs):
+        g = _epoch_generator(cfg.seed, epoch)
+        order = torch.randperm(len(train_idx), generator=g)[rank::world][:steps_per_epoch * cfg.batch_size]
+        net.train()
+        t0, seen, loss_sum = time.perf_counter(), 0, torch.zeros((), device=device)
+        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step", disable=not progress,
+                   leave=False)
+        for x, y in train_data.batches(order, cfg.batch_size, cfg.num_workers):
+            x, y = _augment(x, y, cfg, g)
+            x = x.to(device, non_blocking=True).contiguous(memory_format=memory_format)   # (B, 1, D, R)
+            y = y.to(device, non_blocking=True)
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step, total_steps, cfg.lr)
+            with autocast():
+                loss = loss_fn(net(x).float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            step += 1
+            seen += x.shape[0]
+            loss_sum += loss.detach() * x.shape[0]
+            if progress and step % 5 == 0:
+                bar.set_postfix(loss=f"{loss.item():.4f}", maps_s=f"{seen * world / (time.perf_counter() - t0):.0f}")
+            bar.update()
+        bar.close()
+        stats = torch.stack([loss_sum, torch.tensor(float(seen), device=device)])
+        if world > 1:
+            dist.all_reduce(stats)
+        train_loss = float(stats[0] / stats[1])
+        maps_per_s = float(stats[1]) / (time.perf_counter() - t0)
+        val_loss = evaluate_loss(net, val_data, cfg, device, rank, world, memory_format, autocast) if val_data else float("nan")
+        monitor = val_loss if math.isfinite(val_loss) else train_loss
+        for k, v in (("epoch", epoch), ("train_loss", train_loss), ("val_loss", val_loss),
+                     ("lr", optimizer.param_groups[0]["lr"]), ("maps_per_s", maps_per_s)):
+            history[k].append(v)
+        if rank == 0:
+            improved = monitor < best
+            if improved:
+                best, best_epoch = monitor, epoch
+            common = dict(model=model, model_config=cfg.model, normalization=cfg.normalization, optimizer=optimizer,
+                          scaler=scaler, step=step, epoch=epoch, best_val_loss=best, train_config=cfg,
+                          history=history, extra={"best_epoch": best_epoch})
+            save_checkpoint(last, **common)
+            if improved:
+                save_checkpoint(run / "best.pt", **common)
+            _write_csv(run / "metrics.csv", history)
+            if writer is not None:
+                writer.add_scalar("loss/train", train_loss, epoch)
+                writer.add_scalar("loss/val", val_loss, epoch)
+                writer.add_scalar("lr", history["lr"][-1], epoch)
+                writer.add_scalar("maps_per_s", maps_per_s, epoch)
+            if progress:
+                tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}: train {train_loss:.4f}  val {val_loss:.4f}  "
+                           f"{maps_per_s:.0f} maps/s" + ("  (best)" if improved else ""))
+        # stopping rules, decided identically on every rank (history is all-reduced)
+        best_so_far = int(np.nanargmin([v if math.isfinite(v) else t for v, t in
+                                        zip(history["val_loss"], history["train_loss"])]))
+        if cfg.patience and len(history["epoch"]) - 1 - best_so_far >= cfg.patience:
+            if progress:
+                tqdm.write(f"stopping: no improvement for {cfg.patience} epochs")
+            break
+        if cfg.time_limit_min and (time.monotonic() - started) / 60 >= cfg.time_limit_min:
+            if progress:
+                tqdm.write(f"stopping: time limit of {cfg.time_limit_min:g} min reached")
+            break
+    if rank == 0:
+        if writer is not None:
+            writer.close()
+        if history["epoch"]:
+            from rd_unet.eval.plots import loss_curve_plot
+            loss_curve_plot(np.asarray(history["epoch"]) + 1, history["train_loss"], np.asarray(history["val_loss"]),
+                            run / "loss_curve.png")
+    return {"best_val_loss": best, "best_epoch": best_epoch + 1, "history": history, "run_dir": str(run), "rank": rank}
+
+
+@torch.no_grad()
+def evaluate_loss(net, data: _Data, cfg: TrainConfig, device, rank, world, memory_format, autocast) -> float:
+    """Mean validation loss over this rank's share, all-reduced across ranks."""
+    net.eval()
+    loss_fn = LOSSES[cfg.loss]
+    order = torch.arange(data.n)[rank::world]
+    total = torch.zeros(2, device=device)
+    for x, y in data.batches(order, cfg.batch_size, cfg.num_workers):
+        x = x.to(device).contiguous(memory_format=memory_format)
+        y = y.to(device)
+        with autocast():
+            out = net(x).float()
+        total[0] += loss_fn(out, y, reduction="sum") / y[0].numel()
+        total[1] += x.shape[0]
+    if world > 1:
+        dist.all_reduce(total)
+    return float(total[0] / total[1]) if total[1] > 0 else float("nan")
+
+
+def _write_csv(path: Path, history: dict) -> None:
+    tmp = path.with_name(path.name + ".partial")
+    with open(tmp, "w", newline="") as fh:
+        w = csv.writer(fh)
+        keys = list(history)
+        w.writerow(keys)
+        for row in zip(*(history[k] for k in keys)):
+            w.writerow([f"{v:.6g}" if isinstance(v, float) else v for v in row])
+    os.replace(tmp, path)

@@ -1,0 +1,141 @@
+"""Train the default pretrained model shipped in rd_unet/pretrained/ (reproducible).
+
+    python simulations/train_pretrained.py --workdir data/pretrained [--time-limit-min 80]
+
+1. Simulates training and validation sets of several presets and variants
+   (ground, drifting and volume clutter; interference; Hann and Hamming windows;
+   a range of SNRs, target counts and map sizes).
+2. Cuts every map into 64 x 128 crops (the U-Net is fully convolutional and its
+   normalisation is per map, so it applies to any size) and mixes them in one file.
+3. Trains with early stopping (on the GPU when there is one), then writes
+   rd_unet/pretrained/default.pt (model and configuration only, no optimizer) and
+   default.json (its model card data).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from rd_unet import __version__  # noqa: E402
+from rd_unet.config import NormalizationConfig, TrainConfig, UNetConfig, load_scenario, replace_nested, to_dict  # noqa: E402
+from rd_unet.data.generate import generate_dataset  # noqa: E402
+from rd_unet.train.checkpoint import read_checkpoint, save_checkpoint  # noqa: E402
+from rd_unet.model.unet import UNet  # noqa: E402
+from rd_unet.train.loop import train  # noqa: E402
+
+CROP = (64, 128)
+
+
+def mixture():
+    """(name, scenario, number of training maps) of the training mixture."""
+    default = load_scenario("default")
+    return [
+        ("default", default, 1600),
+        ("default_hamming_strong_clutter", replace_nested(default, **{
+            "radar.range_window": "hamming", "radar.doppler_window": "hamming",
+            "clutter.ground.cnr_db": (25.0, 40.0), "targets.count": (0, 8)}), 1000),
+        ("automotive", load_scenario("automotive"), 500),
+        ("ground_surveillance", load_scenario("ground_surveillance"), 600),
+        ("maritime", load_scenario("maritime"), 600),
+    ]
+
+
+def crops(noisy, clean, rng, per_map):
+    d, r = noisy.shape[-2:]
+    cd, cr = min(CROP[0], d), min(CROP[1], r)
+    out_n, out_c = [], []
+    for i in range(noisy.shape[0]):
+        for _ in range(per_map):
+            a, b = rng.integers(0, d - cd + 1), rng.integers(0, r - cr + 1)
+            out_n.append(noisy[i, a:a + cd, b:b + cr])
+            out_c.append(clean[i, a:a + cd, b:b + cr])
+    return np.stack(out_n), np.stack(out_c)
+
+
+def build_mix(workdir: Path, split: str, seed: int, fraction: float) -> Path:
+    out = workdir / f"mix_{split}.h5"
+    if out.exists():
+        return out
+    rng = np.random.default_rng([seed, 99])
+    all_n, all_c = [], []
+    for name, sc, n in mixture():
+        n = max(16, int(n * fraction))
+        path = workdir / f"{name}_{split}.h5"
+        if not path.exists():
+            generate_dataset(sc, path, num_maps=n, seed=seed, workers=2, progress=True)
+        with h5py.File(path, "r") as f:
+            noisy, clean = f["noisy"][()], f["clean"][()]
+        per_map = max(1, (noisy.shape[1] * noisy.shape[2]) // (CROP[0] * CROP[1]))
+        cn, cc = crops(noisy, clean, rng, per_map)
+        all_n.append(cn)
+        all_c.append(cc)
+    noisy, clean = np.concatenate(all_n), np.concatenate(all_c)
+    order = rng.permutation(len(noisy))
+    tmp = out.with_name(out.name + ".partial")
+    with h5py.File(tmp, "w") as f:
+        f.create_dataset("noisy", data=noisy[order], chunks=(1,) + CROP)
+        f.create_dataset("clean", data=clean[order], chunks=(1,) + CROP)
+        f.attrs["format"] = "rd_unet.rdmaps.crops"
+        f.attrs["mixture"] = json.dumps([(name, to_dict(sc), n) for name, sc, n in mixture()])
+    os.replace(tmp, out)
+    return out
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--workdir", default="data/pretrained")
+    p.add_argument("--time-limit-min", type=float, default=80.0)
+    p.add_argument("--epochs", type=int, default=200)
+    p.add_argument("--patience", type=int, default=6)
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--output", default=str(ROOT / "rd_unet" / "pretrained" / "default.pt"))
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    train_file = build_mix(workdir, "train", seed=1000, fraction=1.0)
+    val_file = build_mix(workdir, "val", seed=2000, fraction=0.15)
+    cfg = TrainConfig(data=str(train_file), val=str(val_file), output=str(workdir / "run"), epochs=args.epochs,
+                      batch_size=16, lr=2e-3, seed=0, flip=True, patience=args.patience,
+                      time_limit_min=args.time_limit_min, in_memory="auto",
+                      model=UNetConfig(depth=4, base_channels=16), normalization=NormalizationConfig())
+    t0 = time.time()
+    result = train(cfg, progress=True)
+    state = read_checkpoint(workdir / "run" / "best.pt")
+    model = UNet(cfg.model)
+    model.load_state_dict(state["model"])
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    card = {
+        "name": "default",
+        "training": "mixture of presets: " + ", ".join(f"{n} ({k} maps)" for n, _, k in mixture())
+                    + f"; {CROP[0]}x{CROP[1]} crops",
+        "epochs_run": len(result["history"]["epoch"]),
+        "best_epoch": result["best_epoch"],
+        "best_val_loss": result["best_val_loss"],
+        "steps": state["step"],
+        "device": device,
+        "train_minutes": round((time.time() - t0) / 60, 1),
+        "package_version": __version__,
+        "history": result["history"],
+    }
+    save_checkpoint(args.output, model=model, model_config=cfg.model, normalization=cfg.normalization,
+                    step=state["step"], epoch=state["epoch"], best_val_loss=state["best_val_loss"],
+                    train_config=cfg, history=result["history"], extra={"model_card": card})
+    Path(args.output).with_suffix(".json").write_text(json.dumps(card, indent=2))
+    print(f"wrote {args.output} ({Path(args.output).stat().st_size / 1e6:.1f} MB)")
+
+
+if __name__ == "__main__":
+    main()
