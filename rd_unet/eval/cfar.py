@@ -128,8 +128,9 @@ def _check(power, method, guard_cells, training_cells, pfa):
     power = np.asarray(power)
     if power.ndim not in (2, 3):
         raise ValueError(f"cfar_2d: expected a (D, R) map or (N, D, R) stack of power, got shape {power.shape}")
-    if not np.issubdtype(power.dtype, np.floating):
-        power = power.astype(np.float64)
+    # float64 throughout: the window sums are differences of cumulative sums, and a
+    # map spans 60+ dB
+    power = power.astype(np.float64, copy=False)
     if method not in METHODS:
         raise ValueError(f"cfar_2d: method must be one of {', '.join(METHODS)}, got {method!r}")
     if not 0 < pfa < 1:
