@@ -1,8 +1,30 @@
-"""Cleaning RD maps with a trained denoiser: arrays (``clean_maps``) and files (``clean_files``)."""
+"""Cleaning RD maps with a trained denoiser: arrays (``clean_maps``) and files (``clean_files``).
+
+Files: HDF5 (``file.h5`` or ``file.h5:/group/dataset``), ``.npy`` (memory-mapped),
+``.npz`` (every map-shaped array, or ``file.npz:name``), MATLAB ``.mat`` v5 (scipy)
+and v7.3 (HDF5). Each input gives one output of the same format, name and array
+names under the output directory, written to a temporary name and renamed when
+complete; existing outputs are skipped unless ``overwrite``. Units: ``power``
+(linear), ``db`` (10 log10 power), ``magnitude`` (sqrt power) or ``complex`` (complex
+amplitudes; the output is linear power, since phase cannot be restored).
+"""
 from __future__ import annotations
 
+import glob
+import json
+import os
+import shutil
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
 import numpy as np
 import torch
+from tqdm import tqdm
+
+from rd_unet import __version__
 
 from rd_unet.model.unet import Denoiser
 
@@ -60,3 +82,422 @@ def clean_maps(maps, model=None, *, batch_size: int = 16, device="auto") -> np.n
     stack = maps[None] if maps.ndim == 2 else maps
     out = denoise(denoiser, stack, batch_size=batch_size, device=dev)
     return out[0] if maps.ndim == 2 else out
+
+
+# ----------------------------------------------------------------------------- files
+SUFFIXES = (".h5", ".hdf5", ".he5", ".npy", ".npz", ".mat")
+UNITS = ("power", "db", "magnitude", "complex")
+MAX_ABS_DB = 400.0
+
+
+class InputError(ValueError):
+    """One input cannot be cleaned; the message names the file and the problem."""
+
+
+@dataclass
+class Job:
+    source: Path
+    selector: str | None
+    output: Path
+
+
+@dataclass
+class _Context:
+    denoiser: Denoiser
+    device: torch.device
+    model_path: str
+    model_sha256: str
+    units: str
+    axes: str | None
+    batch_size: int
+    bar: tqdm
+    maps: int = 0
+    info: dict = field(default_factory=dict)
+
+
+def _split_selector(text: str) -> tuple[Path, str | None]:
+    """'file.h5:/a/b' -> (file.h5, '/a/b'); a plain path -> (path, None)."""
+    for suffix in SUFFIXES:
+        marker = suffix + ":"
+        if marker in text:
+            head, _, tail = text.partition(marker)
+            return Path(head + suffix), tail or None
+    return Path(text), None
+
+
+def expand_inputs(inputs, output_dir) -> tuple[list[Job], list[tuple[str, str]]]:
+    """Jobs for files, FILE:selector, directories (recursive, mirrored) and globs; plus early failures."""
+    output_dir = Path(output_dir)
+    jobs, failures, taken = [], [], {}
+    for text in inputs:
+        path, selector = _split_selector(str(text))
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file()
+                           and not p.name.endswith(".partial" + p.suffix))
+            pairs = [(p, output_dir / p.relative_to(path)) for p in found]
+            if not found:
+                failures.append((str(path), "no .h5, .npy, .npz or .mat files in this directory"))
+        elif any(ch in str(path) for ch in "*?["):
+            found = sorted(Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_file())
+            pairs = [(p, output_dir / p.name) for p in found]
+            if not found:
+                failures.append((str(path), "the pattern matches no file"))
+        elif path.is_file():
+            pairs = [(path, output_dir / path.name)]
+        else:
+            failures.append((str(path), "no such file or directory"))
+            continue
+        for src, out in pairs:
+            if src.suffix.lower() not in SUFFIXES:
+                failures.append((str(src), f"unsupported file type {src.suffix!r}; expected one of {', '.join(SUFFIXES)}"))
+                continue
+            if out.resolve() == src.resolve():
+                failures.append((str(src), f"the output {out} would overwrite the input; choose another --output"))
+                continue
+            key = out.resolve()
+            if key in taken:
+                failures.append((str(src), f"output {out} is already the output of {taken[key]}; clean them into "
+                                           "separate --output directories"))
+                continue
+            taken[key] = src
+            jobs.append(Job(src, selector, out))
+    return jobs, failures
+
+
+def _axes(ndim: int, axes: str | None, where: str) -> str:
+    if ndim not in (2, 3):
+        raise InputError(f"{where}: expected a 2-D map (D, R) or 3-D stack (N, D, R), got {ndim} dimensions")
+    expected = "DR" if ndim == 2 else "NDR"
+    given = (axes or expected).upper()
+    if ndim == 2 and len(given) == 3:
+        given = given.replace("N", "")          # a stack's axes also describe its single maps
+    if sorted(given) != sorted(expected):
+        raise InputError(f"{where}: --axes {axes!r} does not describe this {ndim}-D array: "
+                         f"use the letters {' '.join(expected)} once each")
+    return given
+
+
+def to_power(x: np.ndarray, units: str, where: str) -> np.ndarray:
+    """Stored values -> float64 linear power, validated."""
+    if np.iscomplexobj(x) and units != "complex":
+        raise InputError(f"{where}: complex values; use --units complex (the output is then linear power)")
+    if units == "complex":
+        if not np.iscomplexobj(x):
+            raise InputError(f"{where}: --units complex but the array is real ({x.dtype})")
+        p = x.real.astype(np.float64) ** 2 + x.imag.astype(np.float64) ** 2
+    else:
+        p = np.asarray(x, dtype=np.float64)
+    if not np.all(np.isfinite(p)):
+        raise InputError(f"{where}: contains non-finite values (NaN or inf)")
+    if units == "db":
+        big = np.abs(p).max() if p.size else 0.0
+        if big > MAX_ABS_DB:
+            raise InputError(f"{where}: --units db but values reach {big:.3g}; decibel power lies within "
+                             f"+-{MAX_ABS_DB:g} (linear power? use --units power)")
+        return 10.0 ** (p / 10.0)
+    if np.any(p < 0):
+        raise InputError(f"{where}: contains negative values, expected {units} >= 0 "
+                         "(decibels? use --units db)")
+    return p * p if units == "magnitude" else p
+
+
+def from_power(p: np.ndarray, units: str) -> np.ndarray:
+    if units == "db":
+        return 10.0 * np.log10(np.maximum(p, 1e-30))
+    if units == "magnitude":
+        return np.sqrt(p)
+    return p
+
+
+def _out_dtype(dtype, units):
+    if units == "complex" or not np.issubdtype(dtype, np.floating):
+        return np.dtype(np.float32)
+    return np.dtype(dtype)
+
+
+def _clean_array(read, write, shape, ctx: _Context, where: str, axes: str | None):
+    """Stream one stored array: read(index_tuple) -> block, write(index_tuple, block)."""
+    ax = _axes(len(shape), axes, where)
+    n_axis = ax.index("N") if "N" in ax else None
+    n = shape[n_axis] if n_axis is not None else 1
+    to_ndr = [ax.index(c) for c in ("N", "D", "R") if c in ax]
+    d, r = shape[ax.index("D")], shape[ax.index("R")]
+    if d < 2 or r < 2:
+        raise InputError(f"{where}: maps of {d} x {r} cells are too small to clean")
+    for start in range(0, n, ctx.batch_size):
+        stop = min(n, start + ctx.batch_size)
+        index = [slice(None)] * len(shape)
+        if n_axis is not None:
+            index[n_axis] = slice(start, stop)
+        block = np.asarray(read(tuple(index)))
+        stack = block.transpose(to_ndr)
+        if n_axis is None:
+            stack = stack[None]
+        power = to_power(stack, ctx.units, where)
+        cleaned = from_power(denoise(ctx.denoiser, power, batch_size=ctx.batch_size, device=ctx.device).astype(np.float64),
+                             ctx.units if ctx.units != "complex" else "power")
+        out = cleaned if n_axis is not None else cleaned[0]
+        write(tuple(index), out.transpose(np.argsort(to_ndr)))
+        ctx.maps += stop - start
+        ctx.bar.update(stop - start)
+    return n
+
+
+def _provenance(ctx: _Context, source: Path, units: str) -> dict:
+    return {"rd_unet_version": __version__, "rd_unet_model": ctx.model_path, "rd_unet_model_sha256": ctx.model_sha256,
+            "rd_unet_cleaned_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "rd_unet_source": str(source), "rd_unet_units": "power" if units == "complex" else units}
+
+
+def _write_sidecar(out: Path, meta: dict) -> None:
+    side = out.with_name(out.name + ".rd_unet.json")
+    tmp = side.with_name(side.name + ".partial")
+    tmp.write_text(json.dumps(meta, indent=2))
+    os.replace(tmp, side)
+
+
+def _tmp_name(out: Path) -> Path:
+    return out.with_name(out.stem + ".partial" + out.suffix)
+
+
+def _clean_npy(job: Job, tmp: Path, ctx: _Context):
+    try:
+        arr = np.load(job.source, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as err:
+        raise InputError(f"{job.source}: not a readable .npy file ({err})") from None
+    where = str(job.source)
+    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=_out_dtype(arr.dtype, ctx.units), shape=arr.shape)
+
+    def write(index, block):
+        out[index] = block
+
+    _clean_array(lambda index: arr[index], write, arr.shape, ctx, where, ctx.axes)
+    out.flush()
+    del out
+    return {"arrays": [None]}
+
+
+def _npz_members(path: Path):
+    try:
+        with zipfile.ZipFile(path) as z:
+            compressed = any(i.compress_type != zipfile.ZIP_STORED for i in z.infolist())
+        data = np.load(path, allow_pickle=False)
+        return data, compressed
+    except (zipfile.BadZipFile, ValueError, OSError) as err:
+        raise InputError(f"{path}: not a readable .npz file ({err})") from None
+
+
+def _is_map(a: np.ndarray) -> bool:
+    return a.ndim in (2, 3) and (np.issubdtype(a.dtype, np.number)) and not np.issubdtype(a.dtype, np.bool_)
+
+
+def _clean_npz(job: Job, tmp: Path, ctx: _Context):
+    data, compressed = _npz_members(job.source)
+    with data:
+        names = list(data.files)
+        if job.selector is not None and job.selector not in names:
+            raise InputError(f"{job.source}: no array {job.selector!r} (found: {', '.join(names) or 'none'})")
+        arrays, cleaned = {}, []
+        for name in names:
+            a = data[name]
+            if (job.selector is None and _is_map(a)) or name == job.selector:
+                out = np.empty(a.shape, _out_dtype(a.dtype, ctx.units))
+
+                def write(index, block, out=out):
+                    out[index] = block
+
+                _clean_array(lambda index, a=a: a[index], write, a.shape, ctx, f"{job.source}:{name}", ctx.axes)
+                arrays[name] = out
+                cleaned.append(name)
+            else:
+                arrays[name] = a
+    if not cleaned:
+        raise InputError(f"{job.source}: no 2-D or 3-D numeric array to clean (found: {', '.join(names)})")
+    with open(tmp, "wb") as fh:
+        (np.savez_compressed if compressed else np.savez)(fh, **arrays)
+    return {"arrays": cleaned}
+
+
+def _h5_candidates(f: h5py.File):
+    found = []
+    f.visititems(lambda name, obj: found.append(name) if isinstance(obj, h5py.Dataset) and obj.ndim in (2, 3)
+                 and (obj.dtype.kind in "fiuc" or obj.dtype.names == ("real", "imag")) else None)
+    return found
+
+
+def _pick_h5_dataset(f: h5py.File, selector, where):
+    if selector is not None:
+        name = selector.lstrip("/")
+        if name not in f or not isinstance(f[name], h5py.Dataset):
+            raise InputError(f"{where}: no dataset {selector!r} (datasets with maps: {', '.join(_h5_candidates(f)) or 'none'})")
+        return [name]
+    cands = _h5_candidates(f)
+    if "noisy" in cands:
+        return ["noisy"]                      # an rd_unet dataset: its measured maps
+    if len(cands) == 1:
+        return cands
+    if not cands:
+        raise InputError(f"{where}: no 2-D or 3-D numeric dataset to clean")
+    raise InputError(f"{where}: several datasets hold maps ({', '.join(cands)}); choose one as {where}:/NAME")
+
+
+def _open_h5(path: Path) -> h5py.File:
+    try:
+        return h5py.File(path, "r")
+    except OSError as err:
+        raise InputError(f"{path}: not a readable HDF5 file ({str(err).split(chr(10))[0]})") from None
+
+
+def _clean_h5(job: Job, tmp: Path, ctx: _Context, *, matlab: bool = False):
+    """HDF5 and MATLAB v7.3: copy the file, then replace the chosen datasets' values in the copy."""
+    where = str(job.source)
+    with _open_h5(job.source) as src:
+        if matlab:
+            names = [job.selector.lstrip("/")] if job.selector else [
+                n for n in _h5_candidates(src) if "MATLAB_class" in src[n].attrs]
+            if job.selector and names[0] not in src:
+                raise InputError(f"{where}: no variable {job.selector!r} (found: {', '.join(_h5_candidates(src))})")
+            if not names:
+                raise InputError(f"{where}: no 2-D or 3-D numeric MATLAB variable to clean")
+        else:
+            names = _pick_h5_dataset(src, job.selector, where)
+        shutil.copyfile(job.source, tmp)
+        with h5py.File(tmp, "r+") as dst:
+            for name in names:
+                dset = src[name]
+                is_compound_complex = dset.dtype.names == ("real", "imag")
+                shape = dset.shape
+                # MATLAB stores column-major: h5py sees the axes reversed
+                axes = ctx.axes
+                if matlab:
+                    axes = _axes(len(shape), axes, f"{where}:{name}")[::-1]
+
+                def read(index, dset=dset, cc=is_compound_complex):
+                    block = dset[index]
+                    return block["real"] + 1j * block["imag"] if cc else block
+
+                stored_dtype = np.dtype(np.complex64) if is_compound_complex else dset.dtype
+                dtype = _out_dtype(stored_dtype, ctx.units)
+                if dtype == dset.dtype and not is_compound_complex:
+                    target = dst[name]
+                else:                               # complex or integer: a new float dataset
+                    attrs = dict(dst[name].attrs)
+                    del dst[name]
+                    target = dst.create_dataset(name, shape, dtype=dtype, chunks=dset.chunks,
+                                                compression=dset.compression, compression_opts=dset.compression_opts)
+                    for k, v in attrs.items():
+                        target.attrs[k] = v
+                    if matlab:
+                        target.attrs["MATLAB_class"] = np.bytes_("double" if dtype == np.float64 else "single")
+
+                def write(index, block, target=target):
+                    target[index] = block
+
+                _clean_array(read, write, shape, ctx, f"{where}:{name}", axes)
+                for k, v in _provenance(ctx, job.source, ctx.units).items():
+                    target.attrs[k] = v
+    return {"arrays": names}
+
+
+def _is_mat73(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        head = fh.read(128)
+    return b"MATLAB 7.3" in head
+
+
+def _clean_mat(job: Job, tmp: Path, ctx: _Context):
+    import scipy.io
+    if _is_mat73(job.source):
+        return _clean_h5(job, tmp, ctx, matlab=True)
+    try:
+        data = scipy.io.loadmat(job.source, squeeze_me=False)
+    except Exception as err:  # scipy raises several types for broken files
+        raise InputError(f"{job.source}: not a readable MATLAB file ({type(err).__name__}: {err})") from None
+    names = [k for k in data if not k.startswith("__")]
+    if job.selector is not None and job.selector not in names:
+        raise InputError(f"{job.source}: no variable {job.selector!r} (found: {', '.join(names) or 'none'})")
+    cleaned, out_vars = [], {}
+    for name in names:
+        a = data[name]
+        if (job.selector is None and isinstance(a, np.ndarray) and _is_map(a)) or name == job.selector:
+            out = np.empty(a.shape, _out_dtype(a.dtype, ctx.units))
+
+            def write(index, block, out=out):
+                out[index] = block
+
+            _clean_array(lambda index, a=a: a[index], write, a.shape, ctx, f"{job.source}:{name}", ctx.axes)
+            out_vars[name] = out
+            cleaned.append(name)
+        else:
+            out_vars[name] = a
+    if not cleaned:
+        raise InputError(f"{job.source}: no 2-D or 3-D numeric variable to clean (found: {', '.join(names)})")
+    scipy.io.savemat(tmp, out_vars, do_compression=True)
+    return {"arrays": cleaned}
+
+
+HANDLERS = {".npy": _clean_npy, ".npz": _clean_npz, ".mat": _clean_mat,
+            ".h5": _clean_h5, ".hdf5": _clean_h5, ".he5": _clean_h5}
+
+
+def clean_file(job: Job, ctx: _Context) -> dict:
+    """Clean one input into job.output (atomically). Raises InputError on bad input."""
+    job.output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_name(job.output)
+    tmp.unlink(missing_ok=True)                  # a stale leftover of a killed run
+    try:
+        info = HANDLERS[job.source.suffix.lower()](job, tmp, ctx)
+        if job.output.suffix.lower() in (".npy", ".npz") or (job.output.suffix.lower() == ".mat" and not _is_mat73(job.source)):
+            meta = _provenance(ctx, job.source, ctx.units)
+            meta["arrays"] = info["arrays"]
+            _write_sidecar(job.output, meta)      # before the rename: a complete output has its sidecar
+        os.replace(tmp, job.output)
+        return info
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def clean_files(inputs, output, *, model=None, units: str = "power", axes: str | None = None, batch_size: int = 16,
+                device="auto", overwrite: bool = False, progress: bool = True) -> dict:
+    """Clean files into the directory ``output``; returns a summary and prints it.
+
+    Never writes into an input; outputs that exist already are skipped unless
+    ``overwrite``; a file that fails is reported and the others are still cleaned.
+    """
+    from rd_unet.train.checkpoint import file_sha256
+    if units not in UNITS:
+        raise ValueError(f"--units: expected one of {', '.join(UNITS)}, got {units!r}")
+    if batch_size < 1:
+        raise ValueError(f"--batch-size: expected at least 1, got {batch_size}")
+    output = Path(output)
+    jobs, failures = expand_inputs(inputs, output)
+    early_failures = len(failures)
+    denoiser, dev, model_path = load_denoiser(model, device)
+    sha = file_sha256(model_path) if os.path.isfile(model_path) else ""
+    t0 = time.perf_counter()
+    bar = tqdm(desc="clean", unit="map", disable=not progress)
+    ctx = _Context(denoiser, dev, model_path, sha, units, axes, batch_size, bar)
+    cleaned, skipped = [], []
+    for job in jobs:
+        if job.output.exists() and not overwrite:
+            skipped.append(str(job.source))
+            continue
+        try:
+            clean_file(job, ctx)
+            cleaned.append(str(job.source))
+        except InputError as err:
+            failures.append((str(job.source), str(err)))
+        except (OSError, ValueError, KeyError) as err:
+            failures.append((str(job.source), f"{job.source}: {type(err).__name__}: {err}"))
+    bar.close()
+    seconds = time.perf_counter() - t0
+    summary = {"files": len(jobs) + early_failures,
+               "cleaned": len(cleaned), "skipped": len(skipped), "failed": len(failures), "maps": ctx.maps,
+               "seconds": seconds, "maps_per_s": ctx.maps / seconds if seconds > 0 else 0.0,
+               "failures": failures, "model": model_path}
+    for src, msg in failures:
+        print(f"rd-unet clean: error: {msg if msg.startswith(src) else f'{src}: {msg}'}", flush=True)
+    print(f"cleaned {len(cleaned)} files ({ctx.maps} maps, {summary['maps_per_s']:.1f} maps/s), "
+          f"skipped {len(skipped)} already complete, {len(failures)} failed; outputs in {output}")
+    return summary

@@ -5,7 +5,8 @@ Raw power spans 60+ dB, so the network sees
     x = 10 log10(p / floor + eps) / scale_db
 
 where ``floor`` is the map's noise floor, estimated as median(p) / ln 2 (for
-exponentially distributed noise power the median is ln 2 times the mean). The
+exponentially distributed noise power the median is ln 2 times the mean; for an
+even number of cells the lower of the two middle values is taken). The
 network predicts the clean map in the same representation, relative to the same
 floor, and
 

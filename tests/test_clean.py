@@ -1,0 +1,237 @@
+"""rd-unet clean: formats, units, sizes, resumability, and bad input."""
+import json
+import math
+
+import h5py
+import numpy as np
+import pytest
+import scipy.io
+
+from rd_unet import clean as cl
+from rd_unet.cli import main
+from rd_unet.config import NormalizationConfig, UNetConfig
+from rd_unet.model.unet import UNet
+from rd_unet.train.checkpoint import save_checkpoint
+
+EPS = NormalizationConfig().eps
+
+
+@pytest.fixture(scope="module")
+def identity(tmp_path_factory):
+    """A residual U-Net with zero-initialised output: the denoiser is identity + pedestal."""
+    path = tmp_path_factory.mktemp("m") / "identity.pt"
+    cfg = UNetConfig(depth=2, base_channels=4)
+    save_checkpoint(path, model=UNet(cfg), model_config=cfg, normalization=NormalizationConfig())
+    return path
+
+
+def expected_power(p):
+    """What the identity denoiser returns: p plus eps times each map's noise floor (lower median / ln 2)."""
+    p = np.asarray(p, np.float64)
+    flat = np.sort(p.reshape(-1, p.shape[-2] * p.shape[-1]), axis=-1)
+    floor = flat[:, (flat.shape[-1] - 1) // 2] / math.log(2)
+    return p + EPS * floor.reshape(p.shape[:-2] + (1, 1))
+
+
+def maps(shape, seed=0):
+    g = np.random.default_rng(seed)
+    m = g.exponential(size=shape)
+    m[..., 3, 5] += 300.0
+    return m
+
+
+def test_clean_maps_api_single_and_stack(identity):
+    x = maps((3, 37, 61))                                     # odd sizes
+    out = cl.clean_maps(x, identity)
+    assert out.shape == x.shape and out.dtype == np.float32
+    np.testing.assert_allclose(out, expected_power(x), rtol=1e-4)
+    np.testing.assert_allclose(cl.clean_maps(x[1], identity), out[1], rtol=1e-5)
+    with pytest.raises(ValueError, match="expected a \\(D, R\\) map"):
+        cl.clean_maps(np.ones(5), identity)
+    with pytest.raises(ValueError, match="negative values"):
+        cl.clean_maps(-x, identity)
+
+
+def run(inputs, out, model, **kw):
+    return cl.clean_files([str(i) for i in inputs], out, model=model, progress=False, **kw)
+
+
+@pytest.mark.parametrize("units", ["power", "db", "magnitude"])
+@pytest.mark.parametrize("shape", [(2, 24, 40), (31, 45)])
+def test_npy_round_trip_every_unit(tmp_path, identity, units, shape):
+    p = maps(shape)
+    stored = {"power": p, "db": 10 * np.log10(p), "magnitude": np.sqrt(p)}[units].astype(np.float32)
+    np.save(tmp_path / "x.npy", stored)
+    s = run([tmp_path / "x.npy"], tmp_path / "out", identity, units=units)
+    assert s["cleaned"] == 1 and s["failed"] == 0 and s["maps"] == (shape[0] if len(shape) == 3 else 1)
+    out = np.load(tmp_path / "out" / "x.npy")
+    assert out.dtype == np.float32 and out.shape == shape
+    exp = cl.from_power(expected_power(cl.to_power(stored, units, "x")), units)
+    np.testing.assert_allclose(out, exp, rtol=2e-4, atol=1e-4)
+    meta = json.loads((tmp_path / "out" / "x.npy.rd_unet.json").read_text())
+    assert meta["rd_unet_units"] == units and len(meta["rd_unet_model_sha256"]) == 64
+
+
+def test_complex_maps_become_power(tmp_path, identity):
+    g = np.random.default_rng(1)
+    z = (g.standard_normal((2, 16, 24)) + 1j * g.standard_normal((2, 16, 24))).astype(np.complex64)
+    np.save(tmp_path / "z.npy", z)
+    run([tmp_path / "z.npy"], tmp_path / "out", identity, units="complex")
+    out = np.load(tmp_path / "out" / "z.npy")
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, expected_power(np.abs(z) ** 2), rtol=2e-4, atol=1e-5)  # float32 log/exp
+
+
+def test_range_first_axes(tmp_path, identity):
+    p = maps((2, 20, 36))
+    np.save(tmp_path / "rd.npy", p.transpose(0, 2, 1))        # stored (N, R, D)
+    run([tmp_path / "rd.npy"], tmp_path / "out", identity, axes="NRD")
+    out = np.load(tmp_path / "out" / "rd.npy")
+    np.testing.assert_allclose(out.transpose(0, 2, 1), expected_power(p), rtol=2e-4)
+
+
+def test_npz_every_array_and_one_by_name(tmp_path, identity):
+    a, b = maps((2, 16, 24)), maps((16, 24), seed=1)
+    np.savez_compressed(tmp_path / "m.npz", a=a, b=b, range_m=np.arange(24.0))
+    run([tmp_path / "m.npz"], tmp_path / "all", identity)
+    with np.load(tmp_path / "all" / "m.npz") as z:
+        assert sorted(z.files) == ["a", "b", "range_m"]
+        np.testing.assert_allclose(z["a"], expected_power(a), rtol=2e-4)
+        np.testing.assert_allclose(z["b"], expected_power(b), rtol=2e-4)
+        np.testing.assert_array_equal(z["range_m"], np.arange(24.0))   # not a map: copied unchanged
+    run([f"{tmp_path / 'm.npz'}:b"], tmp_path / "one", identity)
+    with np.load(tmp_path / "one" / "m.npz") as z:
+        np.testing.assert_array_equal(z["a"], a)
+        np.testing.assert_allclose(z["b"], expected_power(b), rtol=2e-4)
+
+
+def test_hdf5_dataset_path_attributes_and_provenance(tmp_path, identity):
+    p = maps((3, 20, 30)).astype(np.float32)
+    with h5py.File(tmp_path / "rec.h5", "w") as f:
+        d = f.create_dataset("radar/rd", data=p, chunks=(1, 20, 30), compression="gzip")
+        d.attrs["units"] = "W"
+        f["radar/other"] = np.ones((4, 4))
+        f.attrs["site"] = "test range"
+    before = (tmp_path / "rec.h5").read_bytes()
+    run([f"{tmp_path / 'rec.h5'}:/radar/rd"], tmp_path / "out", identity)
+    assert (tmp_path / "rec.h5").read_bytes() == before          # the input is never written
+    with h5py.File(tmp_path / "out" / "rec.h5") as f:
+        np.testing.assert_allclose(f["radar/rd"][()], expected_power(p), rtol=2e-4)
+        assert f["radar/rd"].attrs["units"] == "W" and f.attrs["site"] == "test range"
+        assert f["radar/rd"].attrs["rd_unet_model_sha256"] and f["radar/rd"].attrs["rd_unet_version"]
+        np.testing.assert_array_equal(f["radar/other"][()], np.ones((4, 4)))
+
+
+def test_rd_unet_dataset_cleans_noisy(tmp_path, identity, tiny_dataset):
+    run([tiny_dataset], tmp_path / "out", identity)
+    with h5py.File(tiny_dataset) as src, h5py.File(tmp_path / "out" / tiny_dataset.name) as f:
+        np.testing.assert_allclose(f["noisy"][:4], expected_power(src["noisy"][:4]), rtol=2e-4)
+        np.testing.assert_array_equal(f["clean"][()], src["clean"][()])
+
+
+def test_mat_v5_and_v73(tmp_path, identity):
+    p = maps((18, 26))
+    scipy.io.savemat(tmp_path / "v5.mat", {"rd": p, "label": "run 3"})
+    # MATLAB v7.3: HDF5 with a 512-byte header; arrays stored column-major (h5py sees them transposed)
+    with h5py.File(tmp_path / "v73.mat", "w", userblock_size=512) as f:
+        f.create_dataset("rd", data=p.T).attrs["MATLAB_class"] = np.bytes_("double")
+    with open(tmp_path / "v73.mat", "r+b") as fh:
+        fh.write(b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Sat Nov 21 2026 HDF5 schema 1.00 .")
+    run([tmp_path / "v5.mat", tmp_path / "v73.mat"], tmp_path / "out", identity)
+    out5 = scipy.io.loadmat(tmp_path / "out" / "v5.mat")
+    np.testing.assert_allclose(out5["rd"], expected_power(p), rtol=2e-4)
+    assert str(out5["label"][0]) == "run 3"
+    with h5py.File(tmp_path / "out" / "v73.mat") as f:
+        np.testing.assert_allclose(f["rd"][()].T, expected_power(p), rtol=2e-4)
+        assert f["rd"].attrs["MATLAB_class"] == b"double"
+    assert (tmp_path / "out" / "v73.mat").read_bytes()[:10] == b"MATLAB 7.3"
+
+
+def test_killed_run_resumes_to_the_same_files(tmp_path, identity, monkeypatch):
+    for k in range(3):
+        np.save(tmp_path / f"in/f{k}.npy" if (tmp_path / "in").exists() else tmp_path / "tmp.npy", maps((4, 16, 24), k))
+        if k == 0:
+            (tmp_path / "in").mkdir()
+            (tmp_path / "tmp.npy").rename(tmp_path / "in" / "f0.npy")
+    run([tmp_path / "in"], tmp_path / "ref", identity, batch_size=2)
+    real = cl.denoise
+    calls = {"n": 0}
+
+    def dying(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 4:                     # second file, second batch
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(cl, "denoise", dying)
+    with pytest.raises(KeyboardInterrupt):
+        run([tmp_path / "in"], tmp_path / "out", identity, batch_size=2)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["f0.npy", "f0.npy.rd_unet.json"]
+    monkeypatch.setattr(cl, "denoise", real)
+    s = run([tmp_path / "in"], tmp_path / "out", identity, batch_size=2)
+    assert s["skipped"] == 1 and s["cleaned"] == 2
+    ref = sorted(p.name for p in (tmp_path / "ref").iterdir())
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ref
+    for name in ref:
+        if name.endswith(".npy"):
+            assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "ref" / name).read_bytes()
+
+
+def test_bad_inputs_named_and_others_still_cleaned(tmp_path, identity, capsys):
+    d = tmp_path / "in"
+    d.mkdir()
+    good = maps((2, 16, 24))
+    np.save(d / "good.npy", good)
+    nan = good.copy()
+    nan[0, 1, 1] = np.nan
+    np.save(d / "nan.npy", nan)
+    np.save(d / "neg.npy", -good)
+    np.save(d / "flat.npy", np.ones(10))
+    np.save(d / "fourd.npy", np.ones((2, 2, 8, 8)))
+    np.save(d / "trunc.npy", good)
+    (d / "trunc.npy").write_bytes((d / "trunc.npy").read_bytes()[:200])
+    (d / "garbage.h5").write_bytes(b"\x00" * 100)
+    with h5py.File(d / "two.h5", "w") as f:
+        f["a"] = good
+        f["b"] = good
+    np.save(d / "huge_db.npy", np.full((8, 8), 3000.0))
+    exit_code = main(["clean", str(d), "--model", str(identity), "--output", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().out
+    assert exit_code == 1
+    expected = {
+        "nan.npy": "non-finite values", "neg.npy": "negative values", "flat.npy": "got 1 dimensions",
+        "fourd.npy": "got 4 dimensions", "trunc.npy": "not a readable .npy file",
+        "garbage.h5": "not a readable HDF5 file", "two.h5": "several datasets hold maps",
+    }
+    for name, message in expected.items():
+        assert any(name in line and message in line for line in err.splitlines()), (name, err)
+    assert (tmp_path / "out" / "good.npy").is_file()
+    outs = sorted(p.name for p in (tmp_path / "out").iterdir())
+    # nothing half-written left behind (3000 is valid linear power: huge_db.npy is cleaned here)
+    assert outs == ["good.npy", "good.npy.rd_unet.json", "huge_db.npy", "huge_db.npy.rd_unet.json"]
+    # unknown dataset and array names
+    np.savez(tmp_path / "z.npz", maps=good)
+    assert main(["clean", f"{d / 'two.h5'}:/nope", f"{tmp_path / 'z.npz'}:other", "--model", str(identity),
+                 "--output", str(tmp_path / "o3"), "--quiet"]) == 1
+    err = capsys.readouterr().out
+    assert "two.h5: no dataset '/nope' (datasets with maps: a, b)" in err
+    assert "z.npz: no array 'other' (found: maps)" in err
+    # dB values in the thousands are not decibels
+    assert main(["clean", str(d / "huge_db.npy"), "--units", "db", "--model", str(identity), "--output",
+                 str(tmp_path / "o2"), "--quiet"]) == 1
+    assert "values reach 3e+03" in capsys.readouterr().out
+
+
+def test_never_writes_into_an_input(tmp_path, identity, capsys):
+    np.save(tmp_path / "x.npy", maps((8, 8)))
+    before = (tmp_path / "x.npy").read_bytes()
+    assert main(["clean", str(tmp_path / "x.npy"), "--model", str(identity), "--output", str(tmp_path), "--quiet"]) == 1
+    assert "would overwrite the input" in capsys.readouterr().out
+    assert (tmp_path / "x.npy").read_bytes() == before
+
+
+def test_overwrite_redoes(tmp_path, identity):
+    np.save(tmp_path / "x.npy", maps((8, 8)))
+    run([tmp_path / "x.npy"], tmp_path / "o", identity)
+    assert run([tmp_path / "x.npy"], tmp_path / "o", identity)["skipped"] == 1
+    assert run([tmp_path / "x.npy"], tmp_path / "o", identity, overwrite=True)["cleaned"] == 1
