@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import glob
 import json
+import mmap
 import os
 import shutil
 import time
@@ -270,6 +271,13 @@ def _clean_npy(job: Job, tmp: Path, ctx: _Context):
 
     def write(index, block):
         out[index] = block
+        # keep memory bounded for stacks larger than RAM: write back, then drop the
+        # mapped pages of both files (they would otherwise stay resident)
+        out.flush()
+        for m in (arr, out):
+            mm = getattr(m, "_mmap", None)
+            if mm is not None and hasattr(mm, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+                mm.madvise(mmap.MADV_DONTNEED)
 
     _clean_array(lambda index: arr[index], write, arr.shape, ctx, where, ctx.axes)
     out.flush()
@@ -291,28 +299,33 @@ def _is_map(a: np.ndarray) -> bool:
     return a.ndim in (2, 3) and (np.issubdtype(a.dtype, np.number)) and not np.issubdtype(a.dtype, np.bool_)
 
 
+def _clean_named(job: Job, arrays: dict, ctx: _Context, kind: str):
+    """Clean the map-shaped arrays of a name -> array dict (or only job.selector); others pass through."""
+    names = list(arrays)
+    if job.selector is not None and job.selector not in names:
+        raise InputError(f"{job.source}: no {kind} {job.selector!r} (found: {', '.join(names) or 'none'})")
+    out_arrays, cleaned = {}, []
+    for name, a in arrays.items():
+        if (job.selector is None and isinstance(a, np.ndarray) and _is_map(a)) or name == job.selector:
+            out = np.empty(a.shape, _out_dtype(a.dtype, ctx.units))
+
+            def write(index, block, out=out):
+                out[index] = block
+
+            _clean_array(lambda index, a=a: a[index], write, a.shape, ctx, f"{job.source}:{name}", ctx.axes)
+            out_arrays[name] = out
+            cleaned.append(name)
+        else:
+            out_arrays[name] = a
+    if not cleaned:
+        raise InputError(f"{job.source}: no 2-D or 3-D numeric {kind} to clean (found: {', '.join(names)})")
+    return out_arrays, cleaned
+
+
 def _clean_npz(job: Job, tmp: Path, ctx: _Context):
     data, compressed = _npz_members(job.source)
     with data:
-        names = list(data.files)
-        if job.selector is not None and job.selector not in names:
-            raise InputError(f"{job.source}: no array {job.selector!r} (found: {', '.join(names) or 'none'})")
-        arrays, cleaned = {}, []
-        for name in names:
-            a = data[name]
-            if (job.selector is None and _is_map(a)) or name == job.selector:
-                out = np.empty(a.shape, _out_dtype(a.dtype, ctx.units))
-
-                def write(index, block, out=out):
-                    out[index] = block
-
-                _clean_array(lambda index, a=a: a[index], write, a.shape, ctx, f"{job.source}:{name}", ctx.axes)
-                arrays[name] = out
-                cleaned.append(name)
-            else:
-                arrays[name] = a
-    if not cleaned:
-        raise InputError(f"{job.source}: no 2-D or 3-D numeric array to clean (found: {', '.join(names)})")
+        arrays, cleaned = _clean_named(job, {name: data[name] for name in data.files}, ctx, "array")
     with open(tmp, "wb") as fh:
         (np.savez_compressed if compressed else np.savez)(fh, **arrays)
     return {"arrays": cleaned}
@@ -413,25 +426,7 @@ def _clean_mat(job: Job, tmp: Path, ctx: _Context):
         data = scipy.io.loadmat(job.source, squeeze_me=False)
     except Exception as err:  # scipy raises several types for broken files
         raise InputError(f"{job.source}: not a readable MATLAB file ({type(err).__name__}: {err})") from None
-    names = [k for k in data if not k.startswith("__")]
-    if job.selector is not None and job.selector not in names:
-        raise InputError(f"{job.source}: no variable {job.selector!r} (found: {', '.join(names) or 'none'})")
-    cleaned, out_vars = [], {}
-    for name in names:
-        a = data[name]
-        if (job.selector is None and isinstance(a, np.ndarray) and _is_map(a)) or name == job.selector:
-            out = np.empty(a.shape, _out_dtype(a.dtype, ctx.units))
-
-            def write(index, block, out=out):
-                out[index] = block
-
-            _clean_array(lambda index, a=a: a[index], write, a.shape, ctx, f"{job.source}:{name}", ctx.axes)
-            out_vars[name] = out
-            cleaned.append(name)
-        else:
-            out_vars[name] = a
-    if not cleaned:
-        raise InputError(f"{job.source}: no 2-D or 3-D numeric variable to clean (found: {', '.join(names)})")
+    out_vars, cleaned = _clean_named(job, {k: v for k, v in data.items() if not k.startswith("__")}, ctx, "variable")
     scipy.io.savemat(tmp, out_vars, do_compression=True)
     return {"arrays": cleaned}
 

@@ -27,3 +27,30 @@ def test_errors_are_one_line_and_exit_2(tmp_path, capsys):
     main(["simulate", "--scenario", "tiny", "--num-maps", "2", "--output", str(out), "--quiet"])
     assert main(["show", str(out), "--index", "5"]) == 2
     assert "out of range: the file holds 2 maps" in capsys.readouterr().err
+
+
+def test_train_from_config_file_with_flag_overrides(tmp_path, tiny_dataset):
+    from rd_unet.train.checkpoint import read_checkpoint
+    cfg = tmp_path / "train.toml"
+    cfg.write_text(f'[train]\ndata = "{tiny_dataset}"\noutput = "{tmp_path / "run"}"\nepochs = 5\nbatch_size = 8\n'
+                   "[train.model]\ndepth = 2\nbase_channels = 4\n")
+    assert main(["train", "--config", str(cfg), "--epochs", "1", "--quiet"]) == 0
+    state = read_checkpoint(tmp_path / "run" / "last.pt")
+    assert state["train_config"]["epochs"] == 1                       # the flag wins
+    assert state["model_config"]["depth"] == 2 and state["model_config"]["base_channels"] == 4
+
+
+def test_train_rejects_bad_config(tmp_path, capsys):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[train]\nbatch_sise = 8\n")
+    assert main(["train", "--config", str(cfg), "--quiet"]) == 2
+    assert "unknown key 'batch_sise'" in capsys.readouterr().err
+
+
+def test_presets_and_models_listed(capsys):
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    for name in ("default", "automotive", "ground_surveillance", "maritime", "tiny"):
+        assert name in out
+    assert main(["models"]) == 0
+    assert "default" in capsys.readouterr().out
