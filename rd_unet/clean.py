@@ -493,6 +493,6 @@ def clean_files(inputs, output, *, model=None, units: str = "power", axes: str |
                "failures": failures, "model": model_path}
     for src, msg in failures:
         print(f"rd-unet clean: error: {msg if msg.startswith(src) else f'{src}: {msg}'}", flush=True)
-    print(f"cleaned {len(cleaned)} files ({ctx.maps} maps, {summary['maps_per_s']:.1f} maps/s), "
-          f"skipped {len(skipped)} already complete, {len(failures)} failed; outputs in {output}")
+    print(f"{summary['files']} files: {len(cleaned)} cleaned, {len(skipped)} skipped (already complete), "
+          f"{len(failures)} failed; {ctx.maps} maps at {summary['maps_per_s']:.1f} maps/s; outputs in {output}")
     return summary

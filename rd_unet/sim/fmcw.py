@@ -158,12 +158,14 @@ def peak_db(power: np.ndarray, doppler_bin, range_bin) -> np.ndarray:
     Doppler wraps around (it is periodic); range is clipped at the map's edges.
     """
     d_bins, r_bins = power.shape
-    out = np.full(len(doppler_bin), -np.inf)
-    for i, (d, r) in enumerate(zip(doppler_bin, range_bin)):
-        rows = np.arange(d - 1, d + 2) % d_bins
-        block = power[rows][:, max(r - 1, 0):min(r + 2, r_bins)]
-        out[i] = 10 * np.log10(max(float(block.max()), 1e-30))
-    return out
+    if len(doppler_bin) == 0:
+        return np.zeros(0)
+    offsets = np.arange(-1, 2)
+    rows = np.mod(np.asarray(doppler_bin)[:, None, None] + offsets[None, :, None], d_bins)   # (K, 3, 1)
+    cols = np.asarray(range_bin)[:, None, None] + offsets[None, None, :]                     # (K, 1, 3)
+    # clipping at the range edges repeats the edge cell, which cannot change a maximum
+    block = power[rows, np.clip(cols, 0, r_bins - 1)]                                       # (K, 3, 3)
+    return 10 * np.log10(np.maximum(block.reshape(len(block), -1).max(axis=1, initial=0.0), 1e-30))
 
 
 def simulate_map(scenario: ScenarioConfig, rng: np.random.Generator, *, store_complex: bool = False) -> SimulatedMap:
