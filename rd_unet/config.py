@@ -295,7 +295,14 @@ class UNetConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Training run settings (``rd-unet train``)."""
+    """Training run settings (``rd-unet train``).
+
+    ``time_limit_min``: after each epoch, the number of epochs that fit in the budget
+    is estimated from the measured epoch time and the cosine learning-rate schedule
+    is planned to end with it (such runs depend on the machine's speed; runs without a
+    time limit are reproducible and resumable step for step). ``patience``: stop after
+    that many epochs without a better validation loss.
+    """
 
     data: str = ""
     val: str = ""

@@ -203,7 +203,10 @@ def _train(cfg: TrainConfig, device, rank, world, progress) -> dict:
             writer = None
 
     started = time.monotonic()
+    planned_epochs = cfg.epochs
     for epoch in range(start_epoch, cfg.epochs):
+        if epoch >= planned_epochs:      # a time limit shortened the plan
+            break
         g = _epoch_generator(cfg.seed, epoch)
         order = torch.randperm(len(train_idx), generator=g)[rank::world][:steps_per_epoch * cfg.batch_size]
         net.train()
@@ -265,10 +268,20 @@ def _train(cfg: TrainConfig, device, rank, world, progress) -> dict:
             if progress:
                 tqdm.write(f"stopping: no improvement for {cfg.patience} epochs")
             break
-        if cfg.time_limit_min and (time.monotonic() - started) / 60 >= cfg.time_limit_min:
-            if progress:
-                tqdm.write(f"stopping: time limit of {cfg.time_limit_min:g} min reached")
-            break
+        if cfg.time_limit_min:
+            # plan the learning-rate schedule to end with the time budget: the number of
+            # epochs that fit, from the slowest rank's measured epoch time
+            elapsed = torch.tensor(time.monotonic() - started)
+            if world > 1:
+                dist.all_reduce(elapsed, op=dist.ReduceOp.MAX)
+            done = epoch + 1 - start_epoch
+            fit = start_epoch + int(cfg.time_limit_min * 60 / (float(elapsed) / done))
+            planned_epochs = max(epoch + 1, min(cfg.epochs, fit))
+            total_steps = steps_per_epoch * planned_epochs
+            if epoch + 1 >= planned_epochs and epoch + 1 < cfg.epochs:
+                if progress:
+                    tqdm.write(f"stopping: time limit of {cfg.time_limit_min:g} min reached")
+                break
     if rank == 0:
         if writer is not None:
             writer.close()

@@ -98,3 +98,14 @@ def test_ddp_two_processes_gloo(tiny_dataset, tmp_path):
     # two ranks share the epoch: each takes half of the 43 training maps in batches of 4
     assert state["step"] == -(-22 // 4)
     assert (tmp_path / "ddp" / "metrics.csv").read_text().count("\n") == 2   # only rank 0 writes
+
+
+def test_time_limit_plans_the_schedule_to_end_in_budget(tiny_dataset, tmp_path):
+    # a budget far below one epoch: the plan shrinks to the one epoch that ran
+    result = train(cfg_for(tiny_dataset, tmp_path / "run", epochs=50, time_limit_min=1e-6), progress=False)
+    assert len(result["history"]["epoch"]) == 1
+
+
+def test_patience_stops_training(tiny_dataset, tmp_path):
+    result = train(cfg_for(tiny_dataset, tmp_path / "run", epochs=30, lr=1e-9, patience=2), progress=False)
+    assert len(result["history"]["epoch"]) < 30
