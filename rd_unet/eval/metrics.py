@@ -13,7 +13,7 @@ import numpy as np
 
 
 
-def _neighbourhood_max(x, d, r):
+def neighbourhood_max(x, d, r):
     """Max of x (D, R) within +-1 cell of (d, r): Doppler wraps, range clips."""
     d_bins, r_bins = x.shape
     rows = np.arange(d - 1, d + 2) % d_bins
@@ -71,7 +71,7 @@ def snr_metrics(power, clean, targets, peaks, background):
 
 def target_scores(score_map, targets):
     """Each target's detection score: the max of the score map within +-1 cell of its bins."""
-    return np.array([_neighbourhood_max(score_map, int(t["doppler_bin"]), int(t["range_bin"]))[0]
+    return np.array([neighbourhood_max(score_map, int(t["doppler_bin"]), int(t["range_bin"]))[0]
                      for t in targets])
 
 
@@ -117,22 +117,6 @@ def pd_by_snr(target_sc, snr_db, threshold, edges_db):
         counts.append(int(sel.sum()))
         pd.append(float(np.mean(target_sc[sel] > threshold)) if sel.any() else None)
     return {"edges_db": [float(e) for e in edges_db], "pd": pd, "num_targets": counts}
-
-
-def f1_at(score_maps, targets_per_map, backgrounds, threshold):
-    """F1 of detections (score > threshold): hits are targets detected within +-1 cell,
-    false alarms are detections on background cells (detections in guard rings are ignored)."""
-    tp = fn = fp = 0
-    for sm, t, bg in zip(score_maps, targets_per_map, backgrounds):
-        det = sm > threshold
-        hit = target_scores(sm, t) > threshold if len(t) else np.array([], bool)
-        tp += int(hit.sum())
-        fn += int((~hit).sum())
-        fp += int((det & bg).sum())
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"f1": f1, "precision": precision, "recall": recall, "false_alarms": fp}
 
 
 def tail_ratio_db(power, q: float = 1e-4):

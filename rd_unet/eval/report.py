@@ -118,7 +118,7 @@ def evaluate(data, model, output, cfg: EvalConfig = EvalConfig(), progress: bool
                     a.target_scores.append(metrics.target_scores(stat, t))
                     det, _ = cfar_2d(p, method="ca", guard_cells=cfg.guard_cells,
                                      training_cells=cfg.training_cells, pfa=cfg.pfa)
-                    a.design["hits"] += int(sum(metrics._neighbourhood_max(det, int(x["doppler_bin"]),
+                    a.design["hits"] += int(sum(metrics.neighbourhood_max(det, int(x["doppler_bin"]),
                                                                           int(x["range_bin"]))[0] for x in t))
                     a.design["targets"] += len(t)
                     a.design["false_alarms"] += int((det & background).sum())

@@ -110,3 +110,15 @@ def test_evaluate_cli(tiny_dataset, identity_checkpoint, tmp_path, capsys):
                  "--output", str(tmp_path / "r2")]) == 2
     assert "no such file" in capsys.readouterr().err
     _ = torch
+
+
+def test_strongest_target_snr_hand_case():
+    clean = np.zeros((16, 16))
+    clean[3, 3], clean[10, 12] = 10.0, 1000.0
+    t = np.concatenate([one_target(3, 3, 10.0), one_target(10, 12, 30.0)])
+    power = clean + 2.0                                   # background mean 2
+    peaks = metrics.peak_cells(clean, t)
+    _, background = metrics.cell_masks(clean.shape, t, 1.0, 1.0, guard=1)
+    m = metrics.snr_metrics(power, clean, t, peaks, background)
+    assert m["strongest_target_snr_db"] == pytest.approx(10 * np.log10(1002 / 2))
+    assert m["mask_sinr_db"] == pytest.approx(10 * np.log10((12 + 1002) / 2 / 2))
