@@ -76,6 +76,9 @@ def clutter_cells(cfgs: ClutterSet, radar: RadarConfig, rng: np.random.Generator
     # drawn: the rest would add less than 1e-4 to the map's noise.
     floor = amplitude_per_sample(1e-4, range_window, doppler_window) ** 2
     lines = np.flatnonzero(variance.max(axis=1) > floor)
-    white = rng.standard_normal((lines.size, n_r, 2), dtype=np.float32).view(np.complex64)[..., 0]
-    white *= np.sqrt(variance[lines] / 2).astype(np.float32)
+    variance = variance[lines]
+    keep = variance > floor                                   # (L, R): draw only these entries
+    white = np.zeros((lines.size, n_r), np.complex64)
+    draws = rng.standard_normal((int(keep.sum()), 2), dtype=np.float32).view(np.complex64)[:, 0]
+    white[keep] = draws * np.sqrt(variance[keep] / 2).astype(np.float32)
     return cell_range_m, lines, white

@@ -23,6 +23,9 @@ from rd_unet.sim.clutter import clutter_cells
 from rd_unet.sim.targets import amplitude_per_sample, draw_targets, scatterers
 
 
+OFFSET_STEPS = 64   # clutter cells' sub-bin positions are quantised to 1/64 of a range bin
+
+
 @dataclass
 class SimulatedMap:
     noisy: np.ndarray          # (D, R) float32, linear power, noise mean 1
@@ -57,9 +60,12 @@ class RDSimulator:
         # D//2 bins: the FFT's output then has zero velocity at bin D//2 (no fftshift).
         shift = np.exp(2j * np.pi * (self.n_d // 2) * np.arange(self.n_d) / self.n_d)
         self._window_2d = np.outer(self.doppler_window * shift, self.range_window).astype(np.complex64)
-        # fast-time tone of each range bin; fractional offsets are applied as a ramp
+        # fast-time tone of each range bin, and ramps exp(j 2 pi u n / R) for sub-bin
+        # offsets u quantised to 1/OFFSET_STEPS of a bin (clutter cells only)
         self._bin_tones = np.exp(2j * np.pi * np.outer(np.arange(self.n_r), np.arange(self.n_r)) / self.n_r
                                  ).astype(np.complex64)
+        u = np.arange(-OFFSET_STEPS // 2, OFFSET_STEPS // 2 + 1) / OFFSET_STEPS
+        self._offset_ramps = np.exp(2j * np.pi * np.outer(u, np.arange(self.n_r)) / self.n_r).astype(np.complex64)
         noise_gain = (self.range_window ** 2).sum() * (self.doppler_window ** 2).sum()
         self._scale = np.float32(1.0 / np.sqrt(noise_gain))
         self.range_m = rd.range_axis_m(r)
@@ -83,10 +89,8 @@ class RDSimulator:
         inverse FFT over lines gives the slow-time signal.
         """
         offset = range_m / self._dr - np.arange(self.n_r)                  # (R,) in [-0.5, 0.5]
-        ramp = np.empty((self.n_r, self.n_r), np.complex64)
-        ramp[:, 0] = 1.0
-        ramp[:, 1:] = np.exp(2j * np.pi * offset / self.n_r)[:, None]
-        np.cumprod(ramp, axis=1, out=ramp)                                  # exp(j 2 pi offset n / R)
+        q = np.rint(offset * OFFSET_STEPS).astype(np.int64) + OFFSET_STEPS // 2
+        ramp = self._offset_ramps[q]                                        # exp(j 2 pi offset n / R)
         ramp *= self._bin_tones
         spectrum = np.zeros((self.n_d, self.n_r), np.complex64)
         spectrum[lines] = coeff @ ramp
@@ -134,7 +138,9 @@ class RDSimulator:
         targets["range_bin"] = rd.range_to_bin(self.radar, targets["range_m"])
         targets["doppler_bin"] = rd.velocity_to_bin(self.radar, targets["velocity_mps"])
         target_beat = self._targets_signal(targets, rng)
-        rest = rng.standard_normal((self.n_d, self.n_r, 2), dtype=np.float32).view(np.complex64)[..., 0]
+        # complex Gaussian noise, unit variance per sample (contiguous complex64)
+        rest = rng.standard_normal(2 * self.n_d * self.n_r, dtype=np.float32).view(np.complex64)
+        rest = rest.reshape(self.n_d, self.n_r)
         rest *= np.float32(np.sqrt(0.5))
         clutter = clutter_cells(sc.clutter, self.radar, rng, self.range_window, self.doppler_window)
         if clutter is not None:
@@ -144,12 +150,18 @@ class RDSimulator:
             rest += interference
         clean_c = self._process(target_beat)
         noisy_c = self._process(rest) + clean_c
-        clean = (clean_c.real ** 2 + clean_c.imag ** 2).astype(np.float32)
-        noisy = (noisy_c.real ** 2 + noisy_c.imag ** 2).astype(np.float32)
+        clean, noisy = _power(clean_c), _power(noisy_c)
         targets["peak_snr_db"] = peak_db(clean, targets["doppler_bin"], targets["range_bin"])
         return SimulatedMap(noisy, clean, targets,
                             noisy_c.astype(np.complex64) if store_complex else None,
                             clean_c.astype(np.complex64) if store_complex else None)
+
+
+def _power(x: np.ndarray) -> np.ndarray:
+    """|x|^2 of complex64 as float32 (avoids abs's hypot)."""
+    p = np.square(x.real)
+    p += np.square(x.imag)
+    return p
 
 
 def peak_db(power: np.ndarray, doppler_bin, range_bin) -> np.ndarray:
