@@ -40,11 +40,11 @@ def unseen_scenario():
         "name": "unseen",
         "radar.samples_per_chirp": 96, "radar.chirps_per_frame": 48, "radar.sample_rate_hz": 3.75e6,
         "radar.range_window": "blackman", "radar.doppler_window": "taylor:40",
-        "targets.range_m": (3.0, 60.0), "targets.snr_db": (0.0, 18.0),
+        "targets.range_m": (3.0, 45.0), "targets.snr_db": (0.0, 18.0),      # max range 48 m
         "clutter": ClutterSet(
-            ground=ClutterConfig(enabled=True, cnr_db=(15.0, 30.0), range_m=(1.0, 64.0), range_exponent=2.5,
+            ground=ClutterConfig(enabled=True, cnr_db=(15.0, 30.0), range_m=(1.0, 48.0), range_exponent=2.5,
                                  spread_mps=(0.1, 0.4), distribution="k", shape=0.7),
-            drifting=ClutterConfig(enabled=True, cnr_db=(5.0, 12.0), range_m=(30.0, 64.0),
+            drifting=ClutterConfig(enabled=True, cnr_db=(5.0, 12.0), range_m=(25.0, 48.0),
                                    mean_velocity_mps=(-9.0, -6.0), spread_mps=(0.8, 1.6))),
     })
 

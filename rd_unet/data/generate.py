@@ -67,6 +67,9 @@ def generate_dataset(scenario: ScenarioConfig, output, *, num_maps: int, seed: i
         raise ValueError(f"--workers: expected at least 1, got {workers}")
     if isinstance(shard, str):
         shard = parse_shard(shard)
+    # validate here: an error inside a pool's worker initializer would make the pool
+    # respawn failing workers forever instead of raising
+    RDSimulator(scenario)
     start, stop = shard_range(num_maps, shard)
     if stop <= start:
         raise ValueError(f"--shard {shard[0]}/{shard[1]}: no maps fall in this shard of {num_maps}")

@@ -138,3 +138,11 @@ def test_open_dataset_errors(tmp_path):
         f["maps"] = np.zeros((2, 4, 4))
     with pytest.raises(DatasetFormatError, match="no 'noisy' dataset \\(found: maps\\)"):
         open_dataset(other)
+
+
+def test_invalid_scenario_fails_fast_with_workers(tmp_path, tiny):
+    from rd_unet.config import ConfigError, replace_nested
+    bad = replace_nested(tiny, **{"targets.range_m": (3.0, 500.0)})
+    with pytest.raises(ConfigError, match="beyond the radar's maximum range"):
+        gen.generate_dataset(bad, tmp_path / "x.h5", num_maps=4, seed=0, workers=2, progress=False)
+    assert not (tmp_path / "x.h5").exists() and not partial_path(tmp_path / "x.h5").exists()
