@@ -121,7 +121,9 @@ class FixedTarget:
 class TargetConfig:
     """How targets are drawn for each map.
 
-    ``count`` is an inclusive integer interval drawn uniformly. Intervals of the
+    ``count`` is an inclusive integer interval, drawn uniformly, or with
+    ``count_distribution = "poisson"`` from a Poisson law of mean ``count_mean``
+    (default: the interval's midpoint) clipped to the interval. Intervals of the
     form ``[low, high]`` are drawn uniformly per target; ``swerling`` lists the
     fluctuation models drawn from with equal probability. ``extended_fraction`` of
     the targets are clusters of ``scatterers`` point scatterers spread over
@@ -130,6 +132,8 @@ class TargetConfig:
     """
 
     count: tuple[int, int] = (1, 6)
+    count_distribution: str = "uniform"
+    count_mean: float = 0.0
     range_m: Pair = (5.0, 60.0)
     velocity_mps: Pair = (-15.0, 15.0)
     snr_db: Pair = (0.0, 25.0)
@@ -144,6 +148,10 @@ class TargetConfig:
         lo, hi = self.count
         if not (isinstance(lo, int) and isinstance(hi, int) and 0 <= lo <= hi <= 1000):
             raise ConfigError(f"count: expected integers [low, high] with 0 <= low <= high <= 1000, got {list(self.count)}")
+        if self.count_distribution not in ("uniform", "poisson"):
+            raise ConfigError(f"count_distribution: expected 'uniform' or 'poisson', got {self.count_distribution!r}")
+        if not (math.isfinite(self.count_mean) and self.count_mean >= 0):
+            raise ConfigError(f"count_mean: expected a number >= 0, got {self.count_mean!r}")
         _pair(self.range_m, "range_m", low=0.0)
         _pair(self.velocity_mps, "velocity_mps")
         _pair(self.snr_db, "snr_db", low=-50.0, high=150.0)

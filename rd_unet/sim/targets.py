@@ -49,6 +49,14 @@ def swerling_power(rng: np.random.Generator, swerling: np.ndarray) -> np.ndarray
     return out
 
 
+def draw_count(cfg: TargetConfig, rng: np.random.Generator) -> int:
+    lo, hi = cfg.count
+    if cfg.count_distribution == "poisson":
+        mean = cfg.count_mean or 0.5 * (lo + hi)
+        return int(np.clip(rng.poisson(mean), lo, hi))
+    return int(rng.integers(lo, hi + 1))
+
+
 def draw_targets(cfg: TargetConfig, rng: np.random.Generator) -> np.ndarray:
     """Draw one map's targets: a structured array with TARGET_DTYPE (bins and peaks unfilled)."""
     if cfg.fixed:
@@ -60,7 +68,7 @@ def draw_targets(cfg: TargetConfig, rng: np.random.Generator) -> np.ndarray:
         t["swerling"] = [f.swerling for f in cfg.fixed]
         t["num_scatterers"] = 1
     else:
-        n = int(rng.integers(cfg.count[0], cfg.count[1] + 1))
+        n = draw_count(cfg, rng)
         t = np.zeros(n, TARGET_DTYPE)
         t["range_m"] = rng.uniform(*cfg.range_m, n)
         t["velocity_mps"] = rng.uniform(*cfg.velocity_mps, n)

@@ -146,3 +146,20 @@ def test_invalid_scenario_fails_fast_with_workers(tmp_path, tiny):
     with pytest.raises(ConfigError, match="beyond the radar's maximum range"):
         gen.generate_dataset(bad, tmp_path / "x.h5", num_maps=4, seed=0, workers=2, progress=False)
     assert not (tmp_path / "x.h5").exists() and not partial_path(tmp_path / "x.h5").exists()
+
+
+def test_torch_dataset_returns_normalised_dicts_and_plots(tiny_dataset, tmp_path):
+    import torch
+
+    from rd_unet.data.dataset import RDMapDataset
+    from rd_unet.model.normalize import from_network, noise_floor
+    ds = RDMapDataset(tiny_dataset, indices=[3, 5])
+    item = ds[1]
+    assert set(item) == {"noisy", "clean", "index"} and item["index"] == 5
+    assert item["noisy"].shape == (1, 32, 64) and item["noisy"].dtype == torch.float32
+    with h5py.File(tiny_dataset) as f:
+        raw = torch.from_numpy(f["noisy"][5])
+    back = from_network(item["noisy"][0], noise_floor(raw), ds.normalization)
+    torch.testing.assert_close(back, raw, rtol=1e-4, atol=1e-4)
+    ds.plot(0, tmp_path / "s.png")
+    assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"

@@ -188,3 +188,14 @@ def test_same_generator_state_same_map(tiny):
     c = sim.simulate(np.random.default_rng([3, 15]))
     np.testing.assert_array_equal(a.noisy, b.noisy)
     assert not np.array_equal(a.noisy, c.noisy)
+
+
+def test_poisson_target_count():
+    from rd_unet.sim.targets import draw_count
+    cfg = TargetConfig(count=(0, 40), count_distribution="poisson", count_mean=4.0)
+    g = np.random.default_rng(0)
+    n = np.array([draw_count(cfg, g) for _ in range(20000)])
+    assert n.mean() == pytest.approx(4.0, abs=5 * 2 / np.sqrt(20000))     # Poisson: sd = 2
+    assert n.var() == pytest.approx(4.0, rel=0.05)
+    clipped = TargetConfig(count=(2, 3), count_distribution="poisson", count_mean=10.0)
+    assert {draw_count(clipped, g) for _ in range(200)} <= {2, 3}
