@@ -71,7 +71,7 @@ def _train_config(args):
         "data": args.data, "val": args.val, "output": args.output, "epochs": args.epochs,
         "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "device": args.device,
         "in_memory": args.in_memory, "num_workers": args.num_workers, "val_fraction": args.val_fraction,
-        "loss": args.loss, "max_steps_per_epoch": args.max_steps_per_epoch,
+        "loss": args.loss, "target_weight": args.target_weight, "max_steps_per_epoch": args.max_steps_per_epoch,
         "patience": args.patience, "time_limit_min": args.time_limit_min,
         "crop": tuple(args.crop) if args.crop else None, "flip": args.flip, "amp": args.amp,
         "compile": args.compile, "resume": args.resume or None,
@@ -191,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--num-workers", type=int, default=None, help="DataLoader workers when streaming")
     s.add_argument("--val-fraction", type=float, default=None)
     s.add_argument("--loss", choices=["mse", "l1", "huber"], default=None)
+    s.add_argument("--target-weight", type=float, default=None,
+                   help="extra loss weight of cells holding targets (default 0: plain loss)")
     s.add_argument("--crop", type=int, nargs=2, metavar=("D", "R"), default=None, help="random crops of D x R")
     s.add_argument("--flip", action="store_true", default=None, help="random range/Doppler flips")
     s.add_argument("--no-amp", dest="amp", action="store_false", default=None, help="no bf16 mixed precision on CUDA")

@@ -305,6 +305,9 @@ class UNetConfig:
 class TrainConfig:
     """Training run settings (``rd-unet train``).
 
+    ``target_weight``: cells whose clean power exceeds the noise floor weigh
+    ``1 + target_weight`` in the loss (0, the default: the plain loss). Targets are a
+    few cells in a thousand, so an unweighted loss barely notices their peaks.
     ``time_limit_min``: after each epoch, the number of epochs that fit in the budget
     is estimated from the measured epoch time and the cosine learning-rate schedule
     is planned to end with it (such runs depend on the machine's speed; runs without a
@@ -321,6 +324,7 @@ class TrainConfig:
     lr: float = 2e-3
     weight_decay: float = 1e-4
     loss: str = "mse"
+    target_weight: float = 0.0
     seed: int = 0
     device: str = "auto"
     amp: bool = True
@@ -345,6 +349,8 @@ class TrainConfig:
         _positive(self.lr, "lr")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ConfigError(f"val_fraction: expected a number in [0, 1), got {self.val_fraction!r}")
+        if not (math.isfinite(self.target_weight) and self.target_weight >= 0):
+            raise ConfigError(f"target_weight: expected a number >= 0, got {self.target_weight!r}")
         if self.loss not in ("mse", "l1", "huber"):
             raise ConfigError(f"loss: expected 'mse', 'l1' or 'huber', got {self.loss!r}")
         if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:"):

@@ -51,5 +51,7 @@ class Up(nn.Module):
 
 
 class OutConv(nn.Conv2d):
-    def __init__(self, in_channels: int, out_channels: int):
-        super().__init__(in_channels, out_channels, 1)
+    """1x1 convolution to the output channels."""
+
+    def __init__(self, in_channels: int, out_channels: int, bias: bool = True):
+        super().__init__(in_channels, out_channels, 1, bias=bias)

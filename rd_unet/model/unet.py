@@ -26,10 +26,13 @@ class UNet(nn.Module):
         self.inc = DoubleConv(config.in_channels, widths[0])
         self.downs = nn.ModuleList(Down(widths[i], widths[i + 1]) for i in range(config.depth))
         self.ups = nn.ModuleList(Up(widths[i + 1], widths[i], config.upsampling) for i in reversed(range(config.depth)))
-        self.outc = OutConv(widths[0], config.out_channels)
+        # Residual: no output bias. In the log domain a constant offset is a global power
+        # gain; trained with MSE it settles where noise cells (most of the loss) want it
+        # and then scales down every target whose features are silent (about -2 dB).
+        # Without it, power passes through unchanged where the network has nothing to say.
+        self.outc = OutConv(widths[0], config.out_channels, bias=not config.residual)
         if config.residual:   # start as the identity map
             nn.init.zeros_(self.outc.weight)
-            nn.init.zeros_(self.outc.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         d, r = x.shape[-2:]

@@ -28,6 +28,22 @@ from rd_unet.train.checkpoint import read_checkpoint, save_checkpoint
 LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss, "huber": F.smooth_l1_loss}
 
 
+def make_loss(cfg: TrainConfig):
+    """The configured loss in the normalised domain, with optional target-cell weighting."""
+    base = LOSSES[cfg.loss]
+    if not cfg.target_weight:
+        return base
+    # a clean cell above the noise floor: 10 log10(1 + eps) / scale_db in the normalised domain
+    above = 10 * math.log10(1 + cfg.normalization.eps) / cfg.normalization.scale_db
+
+    def weighted(out, target, reduction="mean"):
+        w = 1.0 + cfg.target_weight * (target > above).to(out.dtype)
+        per_cell = base(out, target, reduction="none") * w
+        return per_cell.mean() if reduction == "mean" else per_cell.sum()
+
+    return weighted
+
+
 def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
     """auto: CUDA, then Apple MPS, then CPU."""
     if name == "auto":
@@ -191,7 +207,7 @@ def _train(cfg: TrainConfig, device, rank, world, progress) -> dict:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
     if cfg.compile:
         net = torch.compile(net)
-    loss_fn = LOSSES[cfg.loss]
+    loss_fn = make_loss(cfg)
     autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if use_amp else nullcontext
 
     writer = None
@@ -296,7 +312,7 @@ def _train(cfg: TrainConfig, device, rank, world, progress) -> dict:
 def evaluate_loss(net, data: _Data, cfg: TrainConfig, device, rank, world, memory_format, autocast) -> float:
     """Mean validation loss over this rank's share, all-reduced across ranks."""
     net.eval()
-    loss_fn = LOSSES[cfg.loss]
+    loss_fn = make_loss(cfg)
     order = torch.arange(data.n)[rank::world]
     total = torch.zeros(2, device=device)
     for x, y in data.batches(order, cfg.batch_size, cfg.num_workers):

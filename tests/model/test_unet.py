@@ -94,3 +94,9 @@ def test_overfit_one_batch():
         loss.backward()
         opt.step()
     assert loss.item() < first / 10
+
+
+def test_residual_output_has_no_bias_so_silent_features_pass_power_through():
+    model = UNet(UNetConfig(depth=2, base_channels=4))
+    assert model.outc.bias is None
+    assert UNet(UNetConfig(depth=2, base_channels=4, residual=False)).outc.bias is not None

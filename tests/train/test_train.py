@@ -109,3 +109,14 @@ def test_time_limit_plans_the_schedule_to_end_in_budget(tiny_dataset, tmp_path):
 def test_patience_stops_training(tiny_dataset, tmp_path):
     result = train(cfg_for(tiny_dataset, tmp_path / "run", epochs=30, lr=1e-9, patience=2), progress=False)
     assert len(result["history"]["epoch"]) < 30
+
+
+def test_target_weight_hand_case():
+    from rd_unet.train.loop import make_loss
+    plain = make_loss(TrainConfig())
+    weighted = make_loss(TrainConfig(target_weight=9.0))
+    target = torch.tensor([[-1.5, -1.5, 0.5, 1.0]])         # two background cells, two target cells
+    out = torch.tensor([[-1.0, -1.5, 0.0, 1.0]])            # errors 0.5, 0, 0.5, 0
+    assert plain(out, target).item() == pytest.approx((0.25 + 0.25) / 4)
+    assert weighted(out, target).item() == pytest.approx((0.25 + 10 * 0.25) / 4)
+    assert weighted(out, target, reduction="sum").item() == pytest.approx(0.25 + 10 * 0.25)
