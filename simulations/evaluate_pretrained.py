@@ -90,7 +90,9 @@ def main():
         print(name, json.dumps(results["presets"][name]), flush=True)
         # noise-only maps of the same radar
         sim = RDSimulator(noise_only(sc))
-        raw = np.stack([sim.simulate(map_rng(77, i)).noisy for i in range(100)])
+        # the output's median is its pedestal, so its 1e-4 quantile rests on a few cells:
+        # 400 maps keep the estimate stable
+        raw = np.stack([sim.simulate(map_rng(11, i)).noisy for i in range(400)])
         den, _, _ = load_denoiser(model, "auto")
         out = clean_maps(raw, den)
         results["noise_only"][name] = {"tail_raw_db": tail_ratio_db(raw), "tail_unet_db": tail_ratio_db(out)}
@@ -166,6 +168,11 @@ def model_card(results: dict, model: Path, maps: int) -> str:
         "more of them (see the ROC in each report and the 1e-3 column).",
         "* Peak power is preserved for targets the model is sure of. Targets it half-suppresses lose power, "
         "which the power-weighted peak error averages in.",
+        "* On noise-only maps the output sits at its -30 dB pedestal except for a few cells in 100 000 that "
+        "the model lets through at noise level. The 1e-4 tail criterion holds on the default preset. It "
+        "misses by 0.6-0.9 dB on the 256-range-bin presets, and by about 6 dB with windows outside the "
+        "training mixture (Blackman/Taylor), whose wider main lobes make noise blobs look more like "
+        "targets. At the 1e-3 quantile the output's tail is far below the raw map's everywhere.",
         "",
         "## Reproduce", "",
         "```", "python simulations/train_pretrained.py --workdir data/pretrained",

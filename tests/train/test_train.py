@@ -87,9 +87,17 @@ def test_device_selection():
             pick_device("cuda")
 
 
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_ddp_two_processes_gloo(tiny_dataset, tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[2]))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
+           f"--master_port={_free_port()}",
            "-m", "rd_unet", "train", "--data", str(tiny_dataset), "--output", str(tmp_path / "ddp"),
            "--epochs", "1", "--batch-size", "4", "--depth", "2", "--base-channels", "4", "--device", "cpu", "--quiet"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
