@@ -1,6 +1,6 @@
 """The whole pipeline on the default scenario: simulate -> train -> evaluate -> clean.
 
-``make demo`` runs ``rd-unet demo`` (about 12 minutes on a 2-core CPU; a GPU is
+``make demo`` runs ``rd-unet demo`` (about 9 minutes on a 2-core CPU; a GPU is
 used when present); ``--quick`` is a one-minute smoke run of the same steps.
 """
 from __future__ import annotations
