@@ -17,7 +17,7 @@ import os
 import shutil
 import time
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
@@ -113,7 +113,6 @@ class _Context:
     batch_size: int
     bar: tqdm
     maps: int = 0
-    info: dict = field(default_factory=dict)
 
 
 def _split_selector(text: str) -> tuple[Path, str | None]:
@@ -272,16 +271,19 @@ def _clean_npy(job: Job, tmp: Path, ctx: _Context):
     def write(index, block):
         out[index] = block
         # keep memory bounded for stacks larger than RAM: write back, then drop the
-        # mapped pages of both files (they would otherwise stay resident)
+        # mapped pages of both files (they would otherwise stay resident; the kernel
+        # skips pages already dropped, so this costs microseconds)
         out.flush()
         for m in (arr, out):
             mm = getattr(m, "_mmap", None)
             if mm is not None and hasattr(mm, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
                 mm.madvise(mmap.MADV_DONTNEED)
 
-    _clean_array(lambda index: arr[index], write, arr.shape, ctx, where, ctx.axes)
-    out.flush()
-    del out
+    try:
+        _clean_array(lambda index: arr[index], write, arr.shape, ctx, where, ctx.axes)
+        out.flush()
+    finally:
+        out._mmap.close()   # unmapped before the rename (or the removal of a failed output)
     return {"arrays": [None]}
 
 

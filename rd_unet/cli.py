@@ -6,7 +6,6 @@ Expected failures (bad input, bad configuration) print one line and exit 2.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -240,7 +239,10 @@ def main(argv=None) -> int:
         print(f"rd-unet {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"rd-unet {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)
+        hint = {"simulate": "rerun the same command to resume",
+                "clean": "rerun the same command: complete outputs are skipped",
+                "train": "add --resume to the same command to continue from last.pt"}.get(args.command, "")
+        print(f"rd-unet {args.command}: interrupted" + (f"; {hint}" if hint else ""), file=sys.stderr)
         return 130
     return int(rc or 0)
 

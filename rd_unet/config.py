@@ -18,7 +18,7 @@ import math
 import os
 import tomllib
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 DOPPLER_AXIS = -2

@@ -5,7 +5,7 @@ matplotlib.use("agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from rd_unet.config import ClutterConfig, ClutterSet, FixedTarget, TargetConfig, load_scenario, replace_nested  # noqa: E402
+from rd_unet.config import ClutterSet, FixedTarget, TargetConfig, load_scenario, replace_nested  # noqa: E402
 
 
 @pytest.fixture

@@ -54,3 +54,14 @@ def test_presets_and_models_listed(capsys):
         assert name in out
     assert main(["models"]) == 0
     assert "default" in capsys.readouterr().out
+
+
+def test_interrupt_gives_the_resume_hint(tmp_path, capsys, monkeypatch):
+    import rd_unet.train.loop as loop
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "train", interrupted)
+    assert main(["train", "--data", "x.h5", "--output", str(tmp_path)]) == 130
+    assert "add --resume" in capsys.readouterr().err

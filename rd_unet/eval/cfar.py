@@ -215,14 +215,20 @@ def _os_threshold(power, guard, train, pfa, rank, n_all):
     return threshold if power.ndim == 3 else threshold[0]
 
 
+def training_cell_count(shape, guard_cells=(2, 2), training_cells=(4, 8)) -> np.ndarray:
+    """Training cells of each CUT of a (D, R) map after the edge policy (int array (D, R))."""
+    ones = np.ones(tuple(shape)[-2:])
+    return np.rint(_region_sums(ones, tuple(guard_cells), tuple(training_cells))[0]).astype(int)
+
+
 def ca_statistic(power, *, guard_cells=(2, 2), training_cells=(4, 8)):
     """The CA-CFAR test statistic: power over the mean of its training cells (same edge policy).
 
-    Thresholding it at ``ca_alpha(N, pfa)`` is CA-CFAR; sweeping the threshold
-    gives ROC curves at any measured false-alarm rate.
+    ``ca_statistic(p) > ca_alpha(training_cell_count(p.shape), pfa)`` is exactly
+    CA-CFAR at ``pfa``; sweeping the threshold gives ROC curves at any measured
+    false-alarm rate. Works on (D, R) maps and (N, D, R) stacks.
     """
     power = np.asarray(power, dtype=np.float64)
-    guard, train = tuple(guard_cells), tuple(training_cells)
-    n_all = _region_sums(np.ones(power.shape[-2:]), guard, train)[0]
-    mean = _region_sums(power, guard, train)[0] / n_all
+    n_all = training_cell_count(power.shape, guard_cells, training_cells)
+    mean = _region_sums(power, tuple(guard_cells), tuple(training_cells))[0] / n_all
     return power / np.maximum(mean, 1e-300)

@@ -2,7 +2,7 @@ import h5py
 import numpy as np
 import pytest
 
-from rd_unet.config import load_scenario, scenario_from_json, to_json
+from rd_unet.config import scenario_from_json
 from rd_unet.data import generate as gen
 from rd_unet.data.hdf5 import DatasetFormatError, DatasetWriter, merge_shards, open_dataset, partial_path
 from rd_unet.sim import RDSimulator

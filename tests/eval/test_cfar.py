@@ -112,3 +112,13 @@ def test_bad_arguments_rejected(kwargs, message):
     power = kwargs.pop("power")
     with pytest.raises(ValueError, match=message):
         cfar_2d(power, **kwargs)
+
+
+def test_statistic_above_alpha_is_ca_cfar():
+    from rd_unet.eval.cfar import ca_statistic, training_cell_count
+    x = np.random.default_rng(5).exponential(size=(3, 24, 40))
+    det, _ = cfar_2d(x, method="ca", guard_cells=(1, 2), training_cells=(3, 4), pfa=1e-2)
+    stat = ca_statistic(x, guard_cells=(1, 2), training_cells=(3, 4))
+    n = training_cell_count(x.shape, (1, 2), (3, 4))
+    assert n[10, 20] == (2 * 4 + 1) * (2 * 6 + 1) - 3 * 5 and n[0, 0] < n[10, 20]   # interior vs corner
+    np.testing.assert_array_equal(stat > ca_alpha(n, 1e-2), det)
