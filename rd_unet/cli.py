@@ -73,7 +73,7 @@ def _train_config(args):
         "loss": args.loss, "target_weight": args.target_weight, "max_steps_per_epoch": args.max_steps_per_epoch,
         "patience": args.patience, "time_limit_min": args.time_limit_min,
         "crop": tuple(args.crop) if args.crop else None, "flip": args.flip, "amp": args.amp,
-        "compile": args.compile, "resume": args.resume or None,
+        "compile": args.compile, "resume": args.resume or None, "init": args.init,
         "model.depth": args.depth, "model.base_channels": args.base_channels, "model.upsampling": args.upsampling,
     }
     return replace_nested(cfg, **{k: v for k, v in overrides.items() if v is not None})
@@ -200,6 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--patience", type=int, default=None, help="stop after this many epochs without improvement")
     s.add_argument("--time-limit-min", type=float, default=None, help="stop after the epoch that passes this many minutes")
     s.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
+    s.add_argument("--init", default=None, metavar="MODEL",
+                   help="fine-tune: start from this checkpoint or shipped model (e.g. default); "
+                        "its architecture and normalisation are kept")
 
     s = add("evaluate", _cmd_evaluate, "Evaluate denoisers with CFAR detection; write report.json and report.md.")
     s.add_argument("--data", required=True, help="test dataset (.h5) with clean maps and targets")

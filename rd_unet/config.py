@@ -312,7 +312,10 @@ class TrainConfig:
     is estimated from the measured epoch time and the cosine learning-rate schedule
     is planned to end with it (such runs depend on the machine's speed; runs without a
     time limit are reproducible and resumable step for step). ``patience``: stop after
-    that many epochs without a better validation loss.
+    that many epochs without a better validation loss. ``init``: start from the weights
+    of this checkpoint (a path, or a shipped model's name such as ``default``) to
+    fine-tune it on your own data; the model's and the normalisation's configuration
+    then come from that checkpoint. ``resume`` (continue an interrupted run) wins over it.
     """
 
     data: str = ""
@@ -338,6 +341,7 @@ class TrainConfig:
     patience: int = 0
     time_limit_min: float = 0.0
     resume: bool = False
+    init: str = ""
     model: UNetConfig = UNetConfig()
     normalization: NormalizationConfig = NormalizationConfig()
 

@@ -7,6 +7,7 @@ resumed from ``last.pt`` follows the same trajectory as an uninterrupted one.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 import os
 import time
@@ -19,7 +20,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from rd_unet.config import TrainConfig
+from rd_unet.config import NormalizationConfig, TrainConfig, UNetConfig, from_dict, to_dict
 from rd_unet.data.dataset import RDMapDataset, load_normalized
 from rd_unet.data.hdf5 import open_dataset
 from rd_unet.model.unet import UNet
@@ -157,14 +158,34 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
         rank, world = dist.get_rank(), dist.get_world_size()
     else:
         device = pick_device(cfg.device)
+    init_state = None
+    if cfg.init and not cfg.resume:
+        cfg, init_state = _init_from(cfg)
     try:
-        return _train(cfg, device, rank, world, progress and rank == 0)
+        return _train(cfg, device, rank, world, progress and rank == 0, init_state)
     finally:
         if distributed:
             dist.destroy_process_group()
 
 
-def _train(cfg: TrainConfig, device, rank, world, progress) -> dict:
+def _init_from(cfg: TrainConfig) -> tuple[TrainConfig, dict]:
+    """Fine-tuning: the checkpoint's weights, and its model and normalisation configuration."""
+    from rd_unet.pretrained import resolve_model
+
+    try:
+        path = resolve_model(cfg.init)
+    except FileNotFoundError as err:
+        raise ValueError(f"--init: {err}") from None
+    state = read_checkpoint(path)
+    model_cfg = from_dict(UNetConfig, state["model_config"])
+    norm_cfg = from_dict(NormalizationConfig, state["normalization"])
+    if cfg.model not in (UNetConfig(), model_cfg):
+        raise ValueError(f"--init {cfg.init}: its model is {to_dict(model_cfg)}, but the run asks for "
+                         f"{to_dict(cfg.model)}; leave the model options out to fine-tune it")
+    return dataclasses.replace(cfg, init=str(path), model=model_cfg, normalization=norm_cfg), state
+
+
+def _train(cfg: TrainConfig, device, rank, world, progress, init_state=None) -> dict:
     run = Path(cfg.output)
     if rank == 0:
         run.mkdir(parents=True, exist_ok=True)
@@ -174,7 +195,10 @@ def _train(cfg: TrainConfig, device, rank, world, progress) -> dict:
     val_data = _Data(val_spec[0], val_spec[1], cfg, device, in_memory) if val_spec is not None else None
 
     torch.manual_seed(cfg.seed)
-    model = UNet(cfg.model).to(device)
+    model = UNet(cfg.model)
+    if init_state is not None:
+        model.load_state_dict(init_state["model"])
+    model = model.to(device)
     cuda = device.type == "cuda"
     memory_format = torch.channels_last if (cuda and cfg.channels_last) else torch.contiguous_format
     model = model.to(memory_format=memory_format)

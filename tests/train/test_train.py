@@ -128,3 +128,32 @@ def test_target_weight_hand_case():
     assert plain(out, target).item() == pytest.approx((0.25 + 0.25) / 4)
     assert weighted(out, target).item() == pytest.approx((0.25 + 10 * 0.25) / 4)
     assert weighted(out, target, reduction="sum").item() == pytest.approx(0.25 + 10 * 0.25)
+
+
+def test_init_fine_tunes_from_a_checkpoint(tiny_dataset, tmp_path):
+    train(cfg_for(tiny_dataset, tmp_path / "a", epochs=1), progress=False)
+    start = read_checkpoint(tmp_path / "a" / "best.pt")
+    # no model options: the architecture and normalisation come from the checkpoint;
+    # a vanishing learning rate leaves the initial weights in place
+    tuned = TrainConfig(data=str(tiny_dataset), output=str(tmp_path / "b"), epochs=1, batch_size=8, seed=5,
+                        lr=1e-12, init=str(tmp_path / "a" / "best.pt"))
+    train(tuned, progress=False)
+    end = read_checkpoint(tmp_path / "b" / "last.pt")
+    assert end["model_config"] == start["model_config"]
+    weights = [k for k in start["model"] if k.endswith("weight")]
+    assert weights
+    for k in weights:
+        torch.testing.assert_close(end["model"][k], start["model"][k], rtol=1e-6, atol=1e-7)
+    # the same run from scratch starts elsewhere
+    train(cfg_for(tiny_dataset, tmp_path / "c", epochs=1, seed=5, lr=1e-12), progress=False)
+    scratch = read_checkpoint(tmp_path / "c" / "last.pt")
+    assert any(not torch.allclose(scratch["model"][k], start["model"][k]) for k in weights)
+
+
+def test_init_rejects_a_conflicting_model_and_a_missing_checkpoint(tiny_dataset, tmp_path):
+    train(cfg_for(tiny_dataset, tmp_path / "a", epochs=1), progress=False)
+    with pytest.raises(ValueError, match="leave the model options out"):
+        train(cfg_for(tiny_dataset, tmp_path / "b", model=UNetConfig(depth=3, base_channels=4),
+                      init=str(tmp_path / "a" / "best.pt")), progress=False)
+    with pytest.raises(ValueError, match="--init: nowhere.pt: no such checkpoint file or shipped model"):
+        train(cfg_for(tiny_dataset, tmp_path / "c", init="nowhere.pt"), progress=False)
