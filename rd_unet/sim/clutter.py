@@ -7,10 +7,13 @@ Rayleigh, K or Weibull-textured amplitudes) and a range power law.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from rd_unet.config import ClutterConfig, ClutterSet, RadarConfig
 from rd_unet.sim import radar as rd
+from rd_unet.sim.noise import complex_normal
 from rd_unet.sim.targets import amplitude_per_sample
 from scipy.special import gamma as gamma_fn
 
@@ -25,60 +28,97 @@ def texture(cfg: ClutterConfig, rng: np.random.Generator, n: int) -> np.ndarray:
     return np.ones(n)
 
 
-def doppler_spectrum(radar: RadarConfig, mean_velocity_mps: float, spread_mps: float) -> np.ndarray:
+def doppler_spectrum(radar: RadarConfig, mean_velocity_mps, spread_mps) -> np.ndarray:
     """Gaussian Doppler power spectrum over the (shifted) Doppler bins, sums to 1.
 
     Distances wrap around the unambiguous interval; a spread below a quarter of a
-    velocity bin is widened to it, so that any mean falls on some bin.
+    velocity bin is widened to it, so that any mean falls on some bin. Scalars give a
+    (D,) spectrum; (C,) arrays of means and spreads give (C, D), one per row.
     """
-    dv = rd.velocity_resolution_mps(radar)
-    span = 2 * rd.max_velocity_mps(radar)
-    d = rd.velocity_axis_mps(radar) - mean_velocity_mps
-    d = (d + span / 2) % span - span / 2
-    sigma = max(spread_mps, 0.25 * dv)
-    s = np.exp(-0.5 * (d / sigma) ** 2)
-    return s / s.sum()
+    axis, span, dv = _doppler_axis(radar)
+    mean = np.asarray(mean_velocity_mps, float)[..., None]
+    sigma = np.maximum(np.asarray(spread_mps, float), 0.25 * dv)[..., None]
+    d = np.remainder(axis - (mean - span / 2), span)
+    d -= span / 2
+    d /= sigma
+    s = np.exp(np.square(d) * -0.5)
+    s /= s.sum(axis=-1, keepdims=True)
+    return s
 
 
-def clutter_cells(cfgs: ClutterSet, radar: RadarConfig, rng: np.random.Generator,
-                  range_window: np.ndarray, doppler_window: np.ndarray):
+@functools.lru_cache(maxsize=64)
+def _doppler_axis(radar: RadarConfig):
+    return rd.velocity_axis_mps(radar), 2 * rd.max_velocity_mps(radar), rd.velocity_resolution_mps(radar)
+
+
+@functools.lru_cache(maxsize=64)
+def _power_gain(radar: RadarConfig) -> float:
+    """Squared beat-sample amplitude per unit of on-bin RD power (see amplitude_per_sample)."""
+    wr = rd.window(radar.range_window, radar.samples_per_chirp)
+    wd = rd.window(radar.doppler_window, radar.chirps_per_frame)
+    return float(amplitude_per_sample(1.0, wr, wd) ** 2)
+
+
+@functools.lru_cache(maxsize=64)
+def _components(cfgs: ClutterSet):
+    """The enabled components and their parameters as (C, 1) columns."""
+    comps = tuple(c for c in (cfgs.ground, cfgs.drifting, cfgs.volume) if c.enabled)
+
+    def column(values):
+        return np.array(values, float).reshape(-1, 1)
+
+    return comps, {
+        "lo": column([c.range_m[0] for c in comps]), "hi": column([c.range_m[1] for c in comps]),
+        "exponent": column([c.range_exponent for c in comps]),
+        "cnr_db": column([c.cnr_db for c in comps]).reshape(-1, 2),
+        "mean": column([c.mean_velocity_mps for c in comps]).reshape(-1, 2),
+        "spread": column([c.spread_mps for c in comps]).reshape(-1, 2),
+        "ego": column([c.ego_velocity_mps for c in comps]).ravel(),
+    }
+
+
+def _uniform(u, interval):
+    return interval[:, 0] + (interval[:, 1] - interval[:, 0]) * u
+
+
+def clutter_cells(cfgs: ClutterSet, radar: RadarConfig, rng: np.random.Generator):
     """Clutter of one map, in the Doppler-line domain, or None without clutter.
 
-    Returns ``(range_m (R,), lines (L,), coeff (L, R) complex64)``: one scatterer per
-    range cell at ``range_m``, whose slow-time amplitude is a sum of on-bin Doppler
-    lines; ``coeff[l, k]`` is the complex amplitude of line ``lines[l]`` (an index of
-    the shifted Doppler axis) in cell ``k``. Lines not listed are zero.
+    Returns ``(cells (C,), range_m (C,), lines (L,), coeff (L, C) complex64)``: one
+    scatterer in each range cell ``cells[c]`` (cells without clutter are left out), at
+    ``range_m[c]``, whose slow-time amplitude is a sum of on-bin Doppler lines;
+    ``coeff[l, c]`` is the complex amplitude of line ``lines[l]`` (an index of the
+    shifted Doppler axis) in that cell. Lines not listed are zero.
     """
-    components = [c for c in (cfgs.ground, cfgs.drifting, cfgs.volume) if c.enabled]
-    if not components:
+    comps, p = _components(cfgs)
+    if not comps:
         return None
-    n_r, n_d = radar.samples_per_chirp, radar.chirps_per_frame
+    n_r = radar.samples_per_chirp
     dr = rd.range_bin_m(radar)
+    gain = _power_gain(radar)
     offset = rng.random(n_r) - 0.5
     offset[0] = abs(offset[0])
     cell_range_m = (np.arange(n_r) + offset) * dr
+    # per component (rows): CNR, mean Doppler and spread, then each one's texture
+    u = rng.random((3, len(comps)))
+    cnr_lin = 10 ** (_uniform(u[0], p["cnr_db"]) / 10)
+    r0 = np.maximum(p["lo"], dr)
+    amp2 = (r0 / np.maximum(cell_range_m, r0)) ** p["exponent"]                    # (C, R) range law
+    amp2 *= (cell_range_m >= p["lo"]) & (cell_range_m <= p["hi"])
+    amp2 *= (cnr_lin * gain)[:, None]
+    for row, cfg in zip(amp2, comps):
+        if cfg.distribution != "rayleigh":
+            row *= texture(cfg, rng, n_r)
+    spectra = doppler_spectrum(radar, _uniform(u[1], p["mean"]) - p["ego"], _uniform(u[2], p["spread"]))  # (C, D)
     # Independent complex Gaussian components sum to one whose variance is the sum of
-    # theirs, so all components share a single draw with their variances added.
-    variance = np.zeros((n_d, n_r))
-    for cfg in components:
-        lo, hi = cfg.range_m
-        inside = (cell_range_m >= lo) & (cell_range_m <= hi)
-        if not inside.any():
-            continue
-        cnr_lin = 10 ** (rng.uniform(*cfg.cnr_db) / 10)
-        r0 = max(lo, dr)
-        falloff = (r0 / np.maximum(cell_range_m, r0)) ** cfg.range_exponent
-        power = cnr_lin * falloff * texture(cfg, rng, n_r) * inside
-        amp2 = amplitude_per_sample(power, range_window, doppler_window) ** 2          # (R,)
-        mean_v = rng.uniform(*cfg.mean_velocity_mps) - cfg.ego_velocity_mps
-        variance += np.outer(doppler_spectrum(radar, mean_v, rng.uniform(*cfg.spread_mps)), amp2)
-    # Only Doppler lines carrying more than -40 dB of the noise power in some cell are
-    # drawn: the rest would add less than 1e-4 to the map's noise.
-    floor = amplitude_per_sample(1e-4, range_window, doppler_window) ** 2
-    lines = np.flatnonzero(variance.max(axis=1) > floor)
-    variance = variance[lines]
-    keep = variance > floor                                   # (L, R): draw only these entries
-    white = np.zeros((lines.size, n_r), np.complex64)
-    draws = rng.standard_normal((int(keep.sum()), 2), dtype=np.float32).view(np.complex64)[:, 0]
-    white[keep] = draws * np.sqrt(variance[keep] / 2).astype(np.float32)
-    return cell_range_m, lines, white
+    # theirs, so all components share a single draw with their variances added:
+    # variance[l, k] = sum over components of spectra[c, l] * amp2[c, k]. Doppler lines
+    # and range cells whose every entry is below -40 dB of the noise power are left
+    # out: they would add less than 1e-4 to the map's noise.
+    floor = 1e-4 * gain
+    lines = np.flatnonzero(spectra.T @ amp2.max(axis=1) > floor)   # a line's largest possible entry
+    variance = spectra[:, lines].T @ amp2                           # (L, R)
+    cells = np.flatnonzero(variance.max(axis=0, initial=0.0) > floor)
+    variance = variance[:, cells]
+    coeff = complex_normal(rng, variance.shape, np.sqrt(variance, dtype=np.float32))
+    return cells, cell_range_m[cells], lines, coeff

@@ -9,6 +9,14 @@ fast-time sample n, is
 neglected). Thermal noise is complex Gaussian with unit variance per sample; the
 map is divided by the noise gain of the windows so that noise has mean power 1
 per RD cell. ``clean`` is the same processing of the targets alone.
+
+Windowing and both FFTs are linear and separable, so the map is computed as the
+2-D FFT of the windowed noise (and interference, which lives in the time domain)
+plus the exact windowed spectra of the scatterers: a scatterer's RD response is
+the outer product of its Doppler response (the DFT of the windowed slow-time tone)
+and its range response (the DFT of the windowed fast-time tone). Targets and
+clutter are sums of such outer products, i.e. matrix products, which is the same
+arithmetic as processing their beat signals but without a second 2-D FFT.
 """
 from __future__ import annotations
 
@@ -20,6 +28,7 @@ import scipy.fft
 from rd_unet.config import ConfigError, ScenarioConfig
 from rd_unet.sim import radar as rd
 from rd_unet.sim.clutter import clutter_cells
+from rd_unet.sim.noise import complex_normal, unit_phasors
 from rd_unet.sim.targets import amplitude_per_sample, draw_targets, scatterers
 
 
@@ -46,7 +55,7 @@ def check_scenario(scenario: ScenarioConfig) -> None:
 
 
 class RDSimulator:
-    """Draws RD maps of one scenario; precomputes windows and axes once."""
+    """Draws RD maps of one scenario; precomputes windows, axes and responses once."""
 
     def __init__(self, scenario: ScenarioConfig):
         check_scenario(scenario)
@@ -56,61 +65,91 @@ class RDSimulator:
         self.n_r, self.n_d = r.samples_per_chirp, r.chirps_per_frame
         self.range_window = rd.window(r.range_window, self.n_r)
         self.doppler_window = rd.window(r.doppler_window, self.n_d)
+        noise_gain = (self.range_window ** 2).sum() * (self.doppler_window ** 2).sum()
+        self._scale = 1.0 / np.sqrt(noise_gain)
         # Multiplying chirp m by exp(j 2 pi (D//2) m / D) shifts the Doppler spectrum by
         # D//2 bins: the FFT's output then has zero velocity at bin D//2 (no fftshift).
-        shift = np.exp(2j * np.pi * (self.n_d // 2) * np.arange(self.n_d) / self.n_d)
-        self._window_2d = np.outer(self.doppler_window * shift, self.range_window).astype(np.complex64)
-        # fast-time tone of each range bin, and ramps exp(j 2 pi u n / R) for sub-bin
-        # offsets u quantised to 1/OFFSET_STEPS of a bin (clutter cells only)
-        self._bin_tones = np.exp(2j * np.pi * np.outer(np.arange(self.n_r), np.arange(self.n_r)) / self.n_r
-                                 ).astype(np.complex64)
+        m, n = np.arange(self.n_d), np.arange(self.n_r)
+        self._doppler_taper = self.doppler_window * np.exp(2j * np.pi * (self.n_d // 2) * m / self.n_d)
+        # the windows and the map's scale are one multiplication of the beat signal; white
+        # circular noise times a unit-modulus factor is white circular noise, so for the
+        # noise only the windows' magnitude matters (applied while it is drawn)
+        self._beat_window = (np.outer(self._doppler_taper, self.range_window) * self._scale).astype(np.complex64)
+        self._noise_scale = np.abs(self._beat_window).astype(np.float32)
+        # Doppler response of an on-bin line at shifted Doppler bin l: column l
+        # (the window's DFT moved to bin l), with the map's scale folded in
+        line_tones = np.exp(2j * np.pi * np.outer(m, (np.arange(self.n_d) - self.n_d // 2) % self.n_d) / self.n_d)
+        self._line_response = (scipy.fft.fft(self._doppler_taper[:, None] * line_tones, axis=0)
+                               * self._scale).astype(np.complex64)
+        # Cosine-sum windows (Hann, Hamming, Blackman, Taylor, rectangular) have a few
+        # non-zero DFT taps: then a line's response is a few shifted copies, added in place
+        taps = self._line_response[:, 0]
+        nonzero = np.flatnonzero(np.abs(taps) > 1e-9 * np.abs(taps).max())
+        self._line_taps = [(int(t), taps[t]) for t in nonzero] if nonzero.size <= 7 else None
+        # range response of a tone at sub-bin offset u (quantised to 1/OFFSET_STEPS),
+        # on bin 0; on bin k it is the same response moved by k bins (circularly)
         u = np.arange(-OFFSET_STEPS // 2, OFFSET_STEPS // 2 + 1) / OFFSET_STEPS
-        self._offset_ramps = np.exp(2j * np.pi * np.outer(u, np.arange(self.n_r)) / self.n_r).astype(np.complex64)
-        noise_gain = (self.range_window ** 2).sum() * (self.doppler_window ** 2).sum()
-        self._scale = np.float32(1.0 / np.sqrt(noise_gain))
+        self._offset_response = scipy.fft.fft(
+            self.range_window * np.exp(2j * np.pi * np.outer(u, n) / self.n_r), axis=1).astype(np.complex64)
+        # row k of _shifted[q, R - k] is that response moved by k bins: a strided view of the
+        # table repeated twice, so gathering a map's cells copies R values per cell
+        twice = np.concatenate([self._offset_response, self._offset_response], axis=1)
+        self._shifted = np.lib.stride_tricks.sliding_window_view(twice, self.n_r, axis=1)   # (Q+1, R+1, R)
         self.range_m = rd.range_axis_m(r)
         self.velocity_mps = rd.velocity_axis_mps(r)
         self._dr = rd.range_bin_m(r)
         self._fd_per_mps = 2.0 / rd.wavelength_m(r) * rd.chirp_interval_s(r)   # cycles per chirp per m/s
-        self._n = np.arange(self.n_r)
-        self._m = np.arange(self.n_d)
+        self._n = n
+        self._m = m
+        self._taper_column = (self._doppler_taper * self._scale).astype(np.complex64)[:, None]
+        self._range_column = self.range_window.astype(np.float32)[:, None]
+        self._amplitude_gain = float(amplitude_per_sample(1.0, self.range_window, self.doppler_window))
 
-    # -- pieces of the beat signal (all (D, R) complex64) --------------------------------
-    def _tones(self, range_m, slow_amplitude):
-        """Sum of scatterers: slow_amplitude (D, K) times the fast-time tones of range_m (K,)."""
-        fast = np.exp((2j * np.pi / self.n_r) * np.outer(range_m / self._dr, self._n)).astype(np.complex64)
-        return slow_amplitude.astype(np.complex64) @ fast
-
-    def _clutter_signal(self, range_m, lines, coeff):
-        """Beat signal of clutter given by Doppler lines (see clutter_cells), (D, R) complex64.
-
-        One scatterer per range bin at range_m = (k + offset_k) * dr; the fast-time
-        tones are applied in the Doppler-line domain (only the lines present), then an
-        inverse FFT over lines gives the slow-time signal.
-        """
-        offset = range_m / self._dr - np.arange(self.n_r)                  # (R,) in [-0.5, 0.5]
-        q = np.rint(offset * OFFSET_STEPS).astype(np.int64) + OFFSET_STEPS // 2
-        ramp = self._offset_ramps[q]                                        # exp(j 2 pi offset n / R)
-        ramp *= self._bin_tones
-        spectrum = np.zeros((self.n_d, self.n_r), np.complex64)
-        spectrum[lines] = coeff @ ramp
-        out = scipy.fft.ifft(np.fft.ifftshift(spectrum, axes=0), axis=0, overwrite_x=True)
-        out *= np.float32(self.n_d)
-        return out
-
-    def _targets_signal(self, targets, rng):
-        r_m, v_mps, amp = scatterers(targets, rng, self.range_window, self.doppler_window)
-        if r_m.size == 0:
+    # -- RD responses (all scaled so that noise has mean power 1 per cell) ------------------
+    def _targets_spectrum(self, targets, rng):
+        """Noise-free RD map of the targets' scatterers, (D, R) complex64."""
+        r_m, v_mps, amp = scatterers(targets, rng, self._amplitude_gain)
+        k = r_m.size
+        if k == 0:
             return np.zeros((self.n_d, self.n_r), np.complex64)
-        slow = amp[None, :] * np.exp(2j * np.pi * np.outer(self._m, v_mps * self._fd_per_mps))
-        return self._tones(r_m, slow)
+        # slow-time (D, K) and fast-time (R, K) tones in one pass, phases in cycles reduced
+        # to [0, 1) in float64, then float32 sin/cos (exact to float32 rounding)
+        split = self.n_d * k
+        cycles = np.empty(split + self.n_r * k)
+        np.multiply.outer(self._m, v_mps * self._fd_per_mps, out=cycles[:split].reshape(self.n_d, k))
+        np.multiply.outer(self._n / self.n_r, r_m / self._dr, out=cycles[split:].reshape(self.n_r, k))
+        tones = unit_phasors(cycles)
+        slow = tones[:split].reshape(self.n_d, k)
+        slow *= self._taper_column
+        fast = tones[split:].reshape(self.n_r, k)
+        fast *= self._range_column
+        doppler = scipy.fft.fft(slow, axis=0, overwrite_x=True)                          # (D, K)
+        doppler *= amp.astype(np.complex64)
+        return doppler @ scipy.fft.fft(fast, axis=0, overwrite_x=True).T                  # (D, K) @ (K, R)
+
+    def _add_clutter(self, spectrum, cells, range_m, lines, coeff):
+        """Add the RD map of clutter given by Doppler lines (see clutter_cells) to ``spectrum``.
+
+        One scatterer in range cell k at (k + offset_k) range bins, whose slow-time
+        signal is a sum of on-bin Doppler lines: its map is
+        line_response[:, lines] @ coeff @ range_response, over the cells that hold clutter.
+        """
+        offset = range_m / self._dr - cells                                  # in [-0.5, 0.5]
+        q = np.rint(offset * OFFSET_STEPS).astype(np.int64) + OFFSET_STEPS // 2
+        per_line = coeff @ self._shifted[q, self.n_r - cells]               # (L, R)
+        if self._line_taps is None:
+            spectrum += self._line_response[:, lines] @ per_line
+            return
+        for shift, tap in self._line_taps:                                   # distinct rows per shift
+            spectrum[(lines + shift) % self.n_d] += tap * per_line
 
     def _interference(self, targets, rng):
+        """Interfering chirps' bursts in the beat signal: (rows, (rows, R) complex) or None."""
         cfg = self.scenario.interference
         if not cfg.enabled or rng.random() >= cfg.probability:
             return None
         ref_snr_db = targets["realised_snr_db"].max() if len(targets) else self.scenario.targets.snr_db[1]
-        a_ref = amplitude_per_sample(10 ** (ref_snr_db / 10), self.range_window, self.doppler_window)
+        a_ref = 10 ** (ref_snr_db / 20) * self._amplitude_gain
         amp = a_ref / 10 ** (rng.uniform(*cfg.sir_db) / 20)
         r = self.radar
         fs = r.sample_rate_hz
@@ -121,15 +160,7 @@ class RDSimulator:
         dt = t[None, :] - t0
         inside = np.abs(d_slope * dt) < fs / 2                  # the IF filter's passband
         burst = amp * np.exp(1j * (np.pi * d_slope * dt ** 2 + 2 * np.pi * rng.random((hit.size, 1))))
-        out = np.zeros((self.n_d, self.n_r), np.complex64)
-        out[hit] = burst * inside
-        return out
-
-    def _process(self, beat):
-        """Window, range FFT, Doppler FFT, centre zero velocity, normalise noise to 1."""
-        spec = scipy.fft.fft2(beat * self._window_2d, overwrite_x=True)
-        spec *= self._scale
-        return spec
+        return hit, burst * inside
 
     # -- one map ---------------------------------------------------------------------------
     def simulate(self, rng: np.random.Generator, *, store_complex: bool = False) -> SimulatedMap:
@@ -137,19 +168,17 @@ class RDSimulator:
         targets = draw_targets(sc.targets, rng)
         targets["range_bin"] = rd.range_to_bin(self.radar, targets["range_m"])
         targets["doppler_bin"] = rd.velocity_to_bin(self.radar, targets["velocity_mps"])
-        target_beat = self._targets_signal(targets, rng)
-        # complex Gaussian noise, unit variance per sample (contiguous complex64)
-        rest = rng.standard_normal(2 * self.n_d * self.n_r, dtype=np.float32).view(np.complex64)
-        rest = rest.reshape(self.n_d, self.n_r)
-        rest *= np.float32(np.sqrt(0.5))
-        clutter = clutter_cells(sc.clutter, self.radar, rng, self.range_window, self.doppler_window)
-        if clutter is not None:
-            rest += self._clutter_signal(*clutter)
+        clean_c = self._targets_spectrum(targets, rng)
+        beat = complex_normal(rng, (self.n_d, self.n_r), self._noise_scale)   # windowed thermal noise
+        clutter = clutter_cells(sc.clutter, self.radar, rng)
         interference = self._interference(targets, rng)
         if interference is not None:
-            rest += interference
-        clean_c = self._process(target_beat)
-        noisy_c = self._process(rest) + clean_c
+            rows, burst = interference
+            beat[rows] += burst * self._beat_window[rows]
+        noisy_c = scipy.fft.fft2(beat, overwrite_x=True)
+        if clutter is not None:
+            self._add_clutter(noisy_c, *clutter)
+        noisy_c += clean_c
         clean, noisy = _power(clean_c), _power(noisy_c)
         targets["peak_snr_db"] = peak_db(clean, targets["doppler_bin"], targets["range_bin"])
         return SimulatedMap(noisy, clean, targets,
@@ -172,12 +201,14 @@ def peak_db(power: np.ndarray, doppler_bin, range_bin) -> np.ndarray:
     d_bins, r_bins = power.shape
     if len(doppler_bin) == 0:
         return np.zeros(0)
-    offsets = np.arange(-1, 2)
-    rows = np.mod(np.asarray(doppler_bin)[:, None, None] + offsets[None, :, None], d_bins)   # (K, 3, 1)
-    cols = np.asarray(range_bin)[:, None, None] + offsets[None, None, :]                     # (K, 1, 3)
+    rows = (np.asarray(doppler_bin)[:, None] + _NEIGHBOURS[0]) % d_bins                   # (K, 9)
     # clipping at the range edges repeats the edge cell, which cannot change a maximum
-    block = power[rows, np.clip(cols, 0, r_bins - 1)]                                       # (K, 3, 3)
-    return 10 * np.log10(np.maximum(block.reshape(len(block), -1).max(axis=1, initial=0.0), 1e-30))
+    cols = np.clip(np.asarray(range_bin)[:, None] + _NEIGHBOURS[1], 0, r_bins - 1)
+    block = power.ravel().take(rows * r_bins + cols)
+    return 10 * np.log10(np.maximum(block.max(axis=1), 1e-30))
+
+
+_NEIGHBOURS = np.stack(np.meshgrid(np.arange(-1, 2), np.arange(-1, 2), indexing="ij")).reshape(2, 9)
 
 
 def simulate_map(scenario: ScenarioConfig, rng: np.random.Generator, *, store_complex: bool = False) -> SimulatedMap:

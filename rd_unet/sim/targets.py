@@ -44,8 +44,10 @@ def swerling_power(rng: np.random.Generator, swerling: np.ndarray) -> np.ndarray
     out = np.ones(swerling.shape)
     one = swerling == 1
     three = swerling == 3
-    out[one] = rng.exponential(1.0, one.sum())
-    out[three] = rng.gamma(2.0, 0.5, three.sum())
+    if one.any():
+        out[one] = rng.exponential(1.0, np.count_nonzero(one))
+    if three.any():
+        out[three] = rng.gamma(2.0, 0.5, np.count_nonzero(three))
     return out
 
 
@@ -55,6 +57,12 @@ def draw_count(cfg: TargetConfig, rng: np.random.Generator) -> int:
         mean = cfg.count_mean or 0.5 * (lo + hi)
         return int(np.clip(rng.poisson(mean), lo, hi))
     return int(rng.integers(lo, hi + 1))
+
+
+def _scaled(u: np.ndarray, interval) -> np.ndarray:
+    """Uniform [0, 1) draws mapped onto [low, high)."""
+    lo, hi = interval
+    return lo + (hi - lo) * u
 
 
 def draw_targets(cfg: TargetConfig, rng: np.random.Generator) -> np.ndarray:
@@ -70,25 +78,29 @@ def draw_targets(cfg: TargetConfig, rng: np.random.Generator) -> np.ndarray:
     else:
         n = draw_count(cfg, rng)
         t = np.zeros(n, TARGET_DTYPE)
-        t["range_m"] = rng.uniform(*cfg.range_m, n)
-        t["velocity_mps"] = rng.uniform(*cfg.velocity_mps, n)
-        t["snr_db"] = rng.uniform(*cfg.snr_db, n)
-        t["swerling"] = rng.choice(np.asarray(cfg.swerling), n)
-        extended = rng.random(n) < cfg.extended_fraction
+        # one block of uniforms, a row per quantity (each drawn uniformly on its interval)
+        u = rng.random((8, n))
+        t["range_m"] = _scaled(u[0], cfg.range_m)
+        t["velocity_mps"] = _scaled(u[1], cfg.velocity_mps)
+        t["snr_db"] = _scaled(u[2], cfg.snr_db)
+        t["swerling"] = np.asarray(cfg.swerling)[(u[3] * len(cfg.swerling)).astype(np.int64)]
+        extended = u[4] < cfg.extended_fraction
         t["extended"] = extended
-        t["num_scatterers"] = np.where(extended, rng.integers(cfg.scatterers[0], cfg.scatterers[1] + 1, n), 1)
-        t["extent_range_m"] = np.where(extended, rng.uniform(*cfg.extent_range_m, n), 0.0)
-        t["extent_velocity_mps"] = np.where(extended, rng.uniform(*cfg.extent_velocity_mps, n), 0.0)
+        lo, hi = cfg.scatterers
+        t["num_scatterers"] = np.where(extended, lo + (u[5] * (hi - lo + 1)).astype(np.int64), 1)
+        t["extent_range_m"] = np.where(extended, _scaled(u[6], cfg.extent_range_m), 0.0)
+        t["extent_velocity_mps"] = np.where(extended, _scaled(u[7], cfg.extent_velocity_mps), 0.0)
     t["target_id"] = np.arange(n)
     t["realised_snr_db"] = t["snr_db"] + 10 * np.log10(swerling_power(rng, t["swerling"]))
     return t
 
 
-def scatterers(targets: np.ndarray, rng: np.random.Generator, range_window, doppler_window):
+def scatterers(targets: np.ndarray, rng: np.random.Generator, amplitude_gain: float):
     """Point scatterers of the targets: (range_m (K,), velocity_mps (K,), amplitude (K,) complex).
 
     An extended target of n scatterers spreads its realised power equally over
     scatterers placed uniformly in its extent box, each with a random phase.
+    ``amplitude_gain``: ``amplitude_per_sample(1.0, range_window, doppler_window)``.
     """
     n_sc = targets["num_scatterers"].astype(int)
     owner = np.repeat(np.arange(len(targets)), n_sc)
@@ -97,5 +109,5 @@ def scatterers(targets: np.ndarray, rng: np.random.Generator, range_window, dopp
     vel = targets["velocity_mps"][owner] + (rng.random(k) - 0.5) * targets["extent_velocity_mps"][owner]
     power = 10 ** (targets["realised_snr_db"][owner] / 10) / n_sc[owner]
     phase = np.exp(2j * np.pi * rng.random(k))
-    amp = amplitude_per_sample(power, range_window, doppler_window) * phase
+    amp = np.sqrt(power) * amplitude_gain * phase
     return np.maximum(rng_m, 0.0), vel, amp

@@ -112,12 +112,14 @@ def test_clutter_power_falls_with_range(tiny):
     sc = replace_nested(quiet_scenario(tiny), clutter=ClutterSet(ground=comp))
     sim = RDSimulator(sc)
     g = np.random.default_rng(2)
-    maps = np.stack([sim.simulate(g).noisy for _ in range(40)])
-    per_range = maps.sum(axis=1).mean(axis=0)   # clutter power summed over Doppler
+    maps = np.stack([sim.simulate(g).noisy for _ in range(100)])
+    # clutter power summed over Doppler, less the noise (mean 1 per cell)
+    per_range = maps.sum(axis=1).mean(axis=0) - maps.shape[1]
     r = sim.range_m
-    a, b = np.searchsorted(r, 4.0), np.searchsorted(r, 8.0)
-    # doubling the range costs 2**3 = 9 dB; Rayleigh speckle over 40 maps: within 1.5 dB
-    assert 10 * np.log10(per_range[a] / per_range[b]) == pytest.approx(10 * np.log10(8), abs=1.5)
+    sel = (r >= 3.0) & (r <= 16.0)
+    exponent = -np.polyfit(np.log10(r[sel]), np.log10(per_range[sel]), 1)[0]
+    # power law r**-3; the fitted exponent over seeds is 3.02 +- 0.08 (Rayleigh speckle)
+    assert exponent == pytest.approx(3.0, abs=0.3)
 
 
 @pytest.mark.parametrize("swerling,dist", [(1, stats.expon()), (3, stats.gamma(2, scale=0.5))])

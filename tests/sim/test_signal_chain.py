@@ -1,0 +1,110 @@
+"""The RD-domain signal chain against plain time-domain processing, and its samplers.
+
+The simulator never forms the targets' and clutter's beat signals: it adds their
+exact windowed spectra to the FFT of the windowed noise. These tests rebuild the
+beat signals from the same random draws (replaying the generator in the order
+``simulate`` draws: targets, scatterers, noise, clutter) and process them the
+textbook way: window, 2-D FFT, scale.
+"""
+import numpy as np
+import pytest
+import scipy.fft
+from scipy import stats
+
+from rd_unet.config import ClutterConfig, ClutterSet, ScenarioConfig, TargetConfig, replace_nested
+from rd_unet.sim import RDSimulator
+from rd_unet.sim import radar as rd
+from rd_unet.sim.clutter import clutter_cells
+from rd_unet.sim.fmcw import OFFSET_STEPS
+from rd_unet.sim.noise import complex_normal, unit_phasors
+from rd_unet.sim.targets import draw_targets, scatterers
+from tests.sim.test_fmcw import random_radar
+
+
+def _process(sim, beat):
+    """Textbook processing: Doppler-shifted window, 2-D FFT, noise-normalising scale."""
+    m = np.arange(sim.n_d)
+    taper = sim.doppler_window * np.exp(2j * np.pi * (sim.n_d // 2) * m / sim.n_d)
+    return scipy.fft.fft2(beat * np.outer(taper, sim.range_window)) / np.sqrt(
+        (sim.range_window ** 2).sum() * (sim.doppler_window ** 2).sum())
+
+
+def _scenario(radar, g):
+    r_max, v_max = rd.max_range_m(radar), rd.max_velocity_mps(radar)
+    clutter = ClutterConfig(enabled=True, cnr_db=(20.0, 35.0), range_m=(0.0, 0.9 * r_max), range_exponent=2.0,
+                            mean_velocity_mps=(-0.3 * v_max, 0.3 * v_max), spread_mps=(0.02 * v_max, 0.1 * v_max),
+                            distribution=str(g.choice(["rayleigh", "k", "weibull"])), shape=1.5)
+    targets = TargetConfig(count=(1, 6), range_m=(0.05 * r_max, 0.9 * r_max), velocity_mps=(-0.9 * v_max, 0.9 * v_max),
+                           snr_db=(0.0, 30.0), extended_fraction=0.5, extent_range_m=(0.0, 0.05 * r_max),
+                           extent_velocity_mps=(0.0, 0.05 * v_max))
+    return ScenarioConfig(radar=radar, targets=targets, clutter=ClutterSet(ground=clutter))
+
+
+def test_maps_equal_time_domain_processing():
+    g = np.random.default_rng(4)
+    dense_doppler_windows = set()
+    for trial in range(12):
+        radar = random_radar(g)
+        sc = replace_nested(_scenario(radar, g), **{"interference.enabled": False})
+        sim = RDSimulator(sc)
+        dense_doppler_windows.add(sim._line_taps is None)   # matrix product or a few shifted adds
+        m = sim.simulate(np.random.default_rng([trial, 1]), store_complex=True)
+
+        replay = np.random.default_rng([trial, 1])
+        targets = draw_targets(sc.targets, replay)
+        r_m, v_mps, amp = scatterers(targets, replay, sim._amplitude_gain)
+        noise = complex_normal(replay, (sim.n_d, sim.n_r))
+        cells, range_m, lines, coeff = clutter_cells(sc.clutter, radar, replay)
+
+        n, mm = np.arange(sim.n_r), np.arange(sim.n_d)
+        fd = 2 * v_mps / rd.wavelength_m(radar) * rd.chirp_interval_s(radar)          # cycles per chirp
+        beat = (np.exp(2j * np.pi * np.outer(mm, fd)) * amp) @ np.exp(
+            2j * np.pi * np.outer(r_m / rd.range_bin_m(radar), n) / sim.n_r)
+        clean_ref = _process(sim, beat)
+        scale = np.abs(clean_ref).max()
+        # float32 arithmetic on maps of <= 64 x 128: 1e-5 of the strongest cell
+        np.testing.assert_allclose(m.clean_complex, clean_ref, atol=1e-5 * scale)
+
+        # clutter: one scatterer per cell at its (quantised) sub-bin position, its slow time
+        # a sum of on-bin Doppler lines (shifted index l is frequency l - D//2)
+        position = cells + np.rint((range_m / rd.range_bin_m(radar) - cells) * OFFSET_STEPS) / OFFSET_STEPS
+        slow = np.exp(2j * np.pi * np.outer(mm, lines - sim.n_d // 2) / sim.n_d) @ coeff     # (D, C)
+        clutter_ref = _process(sim, slow @ np.exp(2j * np.pi * np.outer(position, n) / sim.n_r))
+        # white circular noise: the simulator windows it by magnitude (same distribution)
+        noise_rd = scipy.fft.fft2(noise * sim._noise_scale)
+        rest = m.noisy_complex - m.clean_complex - noise_rd
+        scale = max(scale, np.abs(clutter_ref).max())
+        np.testing.assert_allclose(rest, clutter_ref, atol=2e-5 * scale)
+    assert dense_doppler_windows == {True, False}      # both ways of adding clutter lines were checked
+
+
+def test_complex_normal_statistics():
+    z = complex_normal(np.random.default_rng(0), (400, 1000))
+    n = z.size
+    power = np.abs(z.astype(np.complex128)) ** 2
+    # E|z|^2 = 1 and var |z|^2 = 1 (exponential): 5 sigma of the sample mean
+    assert abs(power.mean() - 1) < 5 / np.sqrt(n)
+    assert abs(z.real.var() - 0.5) < 5 * np.sqrt(0.5 / n) and abs(z.imag.var() - 0.5) < 5 * np.sqrt(0.5 / n)
+    assert abs(np.mean(z.real * z.imag)) < 5 * 0.5 / np.sqrt(n)
+    # power is standard exponential (KS), and the 1e-4 tail holds within 5 binomial sigma
+    assert stats.kstest(power[:20000].ravel(), "expon").pvalue > 1e-3
+    tail = (power > np.log(1e4)).mean()
+    assert abs(tail - 1e-4) < 5 * np.sqrt(1e-4 / n)
+    # a per-sample scale multiplies the standard deviation
+    s = np.linspace(0.5, 2.0, 1000, dtype=np.float32)
+    zs = complex_normal(np.random.default_rng(1), (400, 1000), np.broadcast_to(s, (400, 1000)).copy())
+    np.testing.assert_allclose((np.abs(zs) ** 2).mean(axis=0) / s ** 2, 1.0, atol=0.25)
+
+
+def test_complex_normal_is_reproducible_and_sized():
+    a = complex_normal(np.random.default_rng(3), (7, 5))
+    b = complex_normal(np.random.default_rng(3), (7, 5))
+    assert a.shape == (7, 5) and a.dtype == np.complex64
+    np.testing.assert_array_equal(a, b)
+    assert complex_normal(np.random.default_rng(3), 11).shape == (11,)
+
+
+def test_unit_phasors_match_exp():
+    cycles = np.random.default_rng(0).uniform(-1e4, 1e4, 5000)
+    # float32 output after exact float64 reduction: within float32 rounding
+    np.testing.assert_allclose(unit_phasors(cycles), np.exp(2j * np.pi * cycles), atol=2e-6)
