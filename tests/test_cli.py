@@ -65,3 +65,20 @@ def test_interrupt_gives_the_resume_hint(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(loop, "train", interrupted)
     assert main(["train", "--data", "x.h5", "--output", str(tmp_path)]) == 130
     assert "add --resume" in capsys.readouterr().err
+
+
+def test_cli_reference_matches_the_parser(monkeypatch):
+    """docs/cli.md shows every subcommand's --help (at 100 columns): flags are public
+    names, so the reference may not drift from the parser."""
+    import argparse
+    from pathlib import Path
+
+    from rd_unet.cli import build_parser
+
+    monkeypatch.setenv("COLUMNS", "100")
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "cli.md").read_text()
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(sub.choices) >= {"simulate", "merge", "show", "train", "evaluate", "clean", "models", "presets", "demo"}
+    for name, parser in sub.choices.items():
+        assert f"## rd-unet {name}\n\n```\n{parser.format_help().rstrip()}\n```" in doc, \
+            f"docs/cli.md is out of date for {name!r}: run python docs/make_cli_reference.py"
