@@ -2,6 +2,15 @@
 
     python simulations/train_pretrained.py --workdir data/pretrained [--time-limit-min 80]
 
+The shipped model was trained on the CPU in two stages (see docs/model-card.md):
+
+    python simulations/train_pretrained.py --mixture base --time-limit-min 42 \
+        --output data/pretrained/stage1.pt
+    python simulations/train_pretrained.py --init data/pretrained/stage1.pt --lr 5e-4 \
+        --time-limit-min 70
+
+With a GPU, one run on the full mixture (the default) for as long as it improves is simpler.
+
 1. Simulates training and validation sets of several presets and variants
    (ground, drifting and volume clutter; interference; Hann and Hamming windows;
    a range of SNRs, target counts and map sizes).
@@ -28,26 +37,43 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rd_unet import __version__  # noqa: E402
-from rd_unet.config import NormalizationConfig, TrainConfig, UNetConfig, load_scenario, replace_nested, to_dict  # noqa: E402
+from rd_unet.config import (NormalizationConfig, TrainConfig, UNetConfig, from_dict, load_scenario,  # noqa: E402
+                            replace_nested, to_dict)  # noqa: E402
 from rd_unet.data.generate import generate_dataset  # noqa: E402
 from rd_unet.train.checkpoint import read_checkpoint, save_checkpoint  # noqa: E402
 from rd_unet.model.unet import UNet  # noqa: E402
 from rd_unet.train.loop import train  # noqa: E402
+from simulations.evaluate_pretrained import noise_only  # noqa: E402
 
 CROP = (64, 128)
 
 
-def mixture():
-    """(name, scenario, number of training maps) of the training mixture."""
+def mixture(kind: str = "full"):
+    """(name, scenario, number of training maps, seed offset) of the training mixture.
+
+    ``base``: the first stage. ``full`` adds more automotive and maritime scenes (the
+    hardest for detection) and noise-only maps of three radars (the model must leave
+    pure noise flat, not let its peaks through).
+    """
     default = load_scenario("default")
-    return [
-        ("default", default, 1600),
+    automotive, maritime = load_scenario("automotive"), load_scenario("maritime")
+    base = [
+        ("default", default, 1600, 0),
         ("default_hamming_strong_clutter", replace_nested(default, **{
             "radar.range_window": "hamming", "radar.doppler_window": "hamming",
-            "clutter.ground.cnr_db": (25.0, 40.0), "targets.count": (0, 8)}), 1000),
-        ("automotive", load_scenario("automotive"), 500),
-        ("ground_surveillance", load_scenario("ground_surveillance"), 600),
-        ("maritime", load_scenario("maritime"), 600),
+            "clutter.ground.cnr_db": (25.0, 40.0), "targets.count": (0, 8)}), 1000, 0),
+        ("automotive", automotive, 500, 0),
+        ("ground_surveillance", load_scenario("ground_surveillance"), 600, 0),
+        ("maritime", maritime, 600, 0),
+    ]
+    if kind == "base":
+        return base
+    return base + [
+        ("automotive_more", automotive, 500, 1),
+        ("maritime_more", maritime, 600, 1),
+        ("noise_only_default", noise_only(default), 150, 2),
+        ("noise_only_automotive", noise_only(automotive), 150, 2),
+        ("noise_only_maritime", noise_only(maritime), 150, 2),
     ]
 
 
@@ -63,17 +89,17 @@ def crops(noisy, clean, rng, per_map):
     return np.stack(out_n), np.stack(out_c)
 
 
-def build_mix(workdir: Path, split: str, seed: int, fraction: float) -> Path:
-    out = workdir / f"mix_{split}.h5"
+def build_mix(workdir: Path, split: str, seed: int, fraction: float, kind: str = "full") -> Path:
+    out = workdir / (f"mix_{split}.h5" if kind == "base" else f"mix_{kind}_{split}.h5")
     if out.exists():
         return out
     rng = np.random.default_rng([seed, 99])
     all_n, all_c = [], []
-    for name, sc, n in mixture():
+    for name, sc, n, offset in mixture(kind):
         n = max(16, int(n * fraction))
         path = workdir / f"{name}_{split}.h5"
         if not path.exists():
-            generate_dataset(sc, path, num_maps=n, seed=seed, workers=2, progress=True)
+            generate_dataset(sc, path, num_maps=n, seed=seed + offset, workers=2, progress=True)
         with h5py.File(path, "r") as f:
             noisy, clean = f["noisy"][()], f["clean"][()]
         per_map = max(1, (noisy.shape[1] * noisy.shape[2]) // (CROP[0] * CROP[1]))
@@ -87,7 +113,7 @@ def build_mix(workdir: Path, split: str, seed: int, fraction: float) -> Path:
         f.create_dataset("noisy", data=noisy[order], chunks=(1,) + CROP)
         f.create_dataset("clean", data=clean[order], chunks=(1,) + CROP)
         f.attrs["format"] = "rd_unet.rdmaps.crops"
-        f.attrs["mixture"] = json.dumps([(name, to_dict(sc), n) for name, sc, n in mixture()])
+        f.attrs["mixture"] = json.dumps([(name, to_dict(sc), n, seed + k) for name, sc, n, k in mixture(kind)])
     os.replace(tmp, out)
     return out
 
@@ -99,28 +125,42 @@ def main():
     p.add_argument("--epochs", type=int, default=200)
     p.add_argument("--patience", type=int, default=6)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--mixture", choices=["base", "full"], default="full")
+    p.add_argument("--init", default=None, help="fine-tune from this checkpoint (stage 2)")
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--target-weight", type=float, default=0.0)
+    p.add_argument("--run-name", default="run", help="run directory under --workdir")
+    p.add_argument("--build-only", action="store_true", help="build the training mixture and stop")
     p.add_argument("--output", default=str(ROOT / "rd_unet" / "pretrained" / "default.pt"))
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    train_file = build_mix(workdir, "train", seed=1000, fraction=1.0)
-    val_file = build_mix(workdir, "val", seed=2000, fraction=0.15)
-    cfg = TrainConfig(data=str(train_file), val=str(val_file), output=str(workdir / "run"), epochs=args.epochs,
-                      batch_size=16, lr=2e-3, seed=0, flip=True, patience=args.patience,
-                      time_limit_min=args.time_limit_min, in_memory="auto",
-                      model=UNetConfig(depth=4, base_channels=16), normalization=NormalizationConfig())
+    train_file = build_mix(workdir, "train", seed=1000, fraction=1.0, kind=args.mixture)
+    val_file = build_mix(workdir, "val", seed=2000, fraction=0.15, kind=args.mixture)
+    if args.build_only:
+        return
+    run = workdir / args.run_name
+    cfg = TrainConfig(data=str(train_file), val=str(val_file), output=str(run), epochs=args.epochs,
+                      batch_size=16, lr=args.lr, seed=0, flip=True, patience=args.patience,
+                      time_limit_min=args.time_limit_min, in_memory="auto", target_weight=args.target_weight,
+                      init=args.init or "",
+                      model=UNetConfig() if args.init else UNetConfig(depth=4, base_channels=16),
+                      normalization=NormalizationConfig())
     t0 = time.time()
     result = train(cfg, progress=True)
-    state = read_checkpoint(workdir / "run" / "best.pt")
+    state = read_checkpoint(run / "best.pt")
+    cfg = replace_nested(cfg, model=from_dict(UNetConfig, state["model_config"]))
     model = UNet(cfg.model)
     model.load_state_dict(state["model"])
     device = "cuda" if torch.cuda.is_available() else "cpu"
     card = {
         "name": "default",
-        "training": "mixture of presets: " + ", ".join(f"{n} ({k} maps)" for n, _, k in mixture())
+        "training": "mixture of presets: " + ", ".join(f"{n} ({k} maps)" for n, _, k, _ in mixture(args.mixture))
                     + f"; {CROP[0]}x{CROP[1]} crops",
+        "init": args.init, "lr": args.lr, "target_weight": args.target_weight, "mixture": args.mixture,
+        "time_limit_min": args.time_limit_min,
         "epochs_run": len(result["history"]["epoch"]),
         "best_epoch": result["best_epoch"],
         "best_val_loss": result["best_val_loss"],
@@ -130,6 +170,9 @@ def main():
         "package_version": __version__,
         "history": result["history"],
     }
+    previous = Path(args.init).with_suffix(".json") if args.init else None
+    if previous is not None and previous.is_file():      # the stage this one fine-tuned
+        card["previous_stage"] = {k: v for k, v in json.loads(previous.read_text()).items() if k != "history"}
     save_checkpoint(args.output, model=model, model_config=cfg.model, normalization=cfg.normalization,
                     step=state["step"], epoch=state["epoch"], best_val_loss=state["best_val_loss"],
                     train_config=cfg, history=result["history"], extra={"model_card": card})

@@ -46,10 +46,10 @@ def test_adds_no_structure_to_noise():
     """Issue 6: on noise-only maps of the default preset, the output's tail (1e-4
     quantile over the median) is no higher than the raw map's. The output's median is
     its -30 dB pedestal, so the quantile rests on the few noise cells the model lets
-    through: 400 maps (3.3 M cells) keep the estimate stable. (The model card gives
-    every preset; ground surveillance misses by 0.6 dB.)"""
+    through, which come in blobs: 2000 maps (16 M cells) keep the estimate stable
+    (over 400 maps it scatters by +-1.5 dB from seed to seed)."""
     sim = RDSimulator(noise_only(load_scenario("default")))
-    raw = np.stack([sim.simulate(map_rng(11, i)).noisy for i in range(400)])
+    raw = np.stack([sim.simulate(map_rng(11, i)).noisy for i in range(2000)])
     den, _, _ = load_denoiser(None, "cpu")
     out = clean_maps(raw, den)
     assert metrics.tail_ratio_db(out) <= metrics.tail_ratio_db(raw)
