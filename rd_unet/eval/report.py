@@ -85,6 +85,9 @@ def evaluate(data, model, output, cfg: EvalConfig = EvalConfig(), progress: bool
         names = ["raw", "unet", "median", "wiener", "notch", "oracle"]
         design_alpha = ca_alpha(training_cell_count(f["noisy"].shape, cfg.guard_cells, cfg.training_cells), cfg.pfa)
         acc = {m: _Accumulator() for m in names}
+        # the noise-limited ideal detector's per-target Pd at each reported Pfa and at cfg.pfa
+        ideal_points = {**PFA_POINTS, "operating": cfg.pfa}
+        ideal = {k: [] for k in ideal_points}
         all_targets = []
         panels = []
         bar = tqdm(total=n, desc="evaluate", unit="map", disable=not progress)
@@ -108,6 +111,8 @@ def evaluate(data, model, output, cfg: EvalConfig = EvalConfig(), progress: bool
                 t = per_map[start + i]
                 all_targets.append(t)
                 peaks = metrics.peak_cells(clean[i], t)
+                for key, p in ideal_points.items():
+                    ideal[key].append(metrics.ideal_pd(clean[i], t, p))
                 _, background = metrics.cell_masks(clean[i].shape, t, dr, dv, cfg.guard_ring)
                 for name in names:
                     p = outputs[name][i]
@@ -188,6 +193,10 @@ def evaluate(data, model, output, cfg: EvalConfig = EvalConfig(), progress: bool
             },
             "mean_floor_db": float(np.mean(snr["floor_db"])),
         }
+    ideal = {k: np.concatenate(v) for k, v in ideal.items()}
+    ideal_by_snr = [float(ideal["operating"][(snr_db >= lo) & (snr_db < hi)].mean())
+                    if np.any((snr_db >= lo) & (snr_db < hi)) else None for lo, hi in zip(edges[:-1], edges[1:])]
+    pd_curves["ideal (noise-limited)"] = [np.nan if v is None else v for v in ideal_by_snr]
     num_bg = int(np.concatenate(acc["raw"].background).size)
     report = {
         "format": REPORT_FORMAT,
@@ -200,6 +209,14 @@ def evaluate(data, model, output, cfg: EvalConfig = EvalConfig(), progress: bool
         "config": to_dict(cfg),
         "pfa_resolution": 1.0 / max(1, num_bg),
         "methods": report_methods,
+        # the ceiling: what a detector that sees no clutter or interference and knows the
+        # noise power would detect (metrics.ideal_pd); no denoiser of power maps can beat it
+        "ideal": {
+            "pd_at_pfa": {k: float(ideal[k].mean()) for k in PFA_POINTS},
+            "pd_by_snr_db": {"edges_db": [float(e) for e in edges], "pd": ideal_by_snr,
+                             "num_targets": report_methods["raw"]["pd_by_snr_db"]["num_targets"]},
+            "pd": float(ideal["operating"].mean()),
+        },
         "figures": {},
         "seconds": round(time.time() - t_start, 1),
     }
@@ -253,6 +270,13 @@ def render_markdown(report: dict) -> str:
                      f"{_fmt(m['strongest_target_gain_db'])} | {_fmt(m['peak_error_db'])} | {_fmt(m['auc'], '{:.4f}')} | "
                      f"{_fmt(m['pd_at_pfa']['1e-3'], '{:.3f}')} | {_fmt(m['pd_at_pfa']['1e-4'], '{:.3f}')} | "
                      f"{_fmt(m['operating_point']['f1'], '{:.3f}')} |")
+    ideal = report.get("ideal")
+    if ideal:
+        lines += ["", "Ceiling: the noise-limited ideal detector (no clutter or interference, known noise power; "
+                  "docs/metrics.md) would detect "
+                  f"Pd = {_fmt(ideal['pd_at_pfa']['1e-3'], '{:.3f}')} at Pfa 1e-3 and "
+                  f"{_fmt(ideal['pd_at_pfa']['1e-4'], '{:.3f}')} at Pfa 1e-4: the detection the maps' thermal "
+                  "noise leaves possible once clutter and interference were removed perfectly."]
     lines += ["", f"CA-CFAR with its threshold designed for Pfa = {pfa:g} on exponential noise (what a "
               "deployed detector would do without re-calibration):", "",
               "| method | Pd | measured Pfa |", "|---|---|---|"]
