@@ -48,8 +48,16 @@ def _init(scenario: ScenarioConfig, store_complex: bool):
 
 
 def _simulate(args):
-    seed, index = args
-    return _worker_sim.simulate(map_rng(seed, index), store_complex=_worker_complex)
+    seed, start, stop = args
+    return _worker_sim.simulate_batch([map_rng(seed, i) for i in range(start, stop)], store_complex=_worker_complex)
+
+
+def batch_size(scenario: ScenarioConfig) -> int:
+    """Maps simulated together: enough to amortise per-map overhead, few enough that a
+    batch's arrays (1 MB of complex64 each) stay in cache: 16 maps of 64 x 128, 4 of
+    128 x 256 (measured best on 2-core Xeon and EPYC VMs). Results do not depend on it."""
+    cells = scenario.radar.chirps_per_frame * scenario.radar.samples_per_chirp
+    return max(1, min(32, 2 ** 17 // cells))
 
 
 def generate_dataset(scenario: ScenarioConfig, output, *, num_maps: int, seed: int = 0,
@@ -76,7 +84,8 @@ def generate_dataset(scenario: ScenarioConfig, output, *, num_maps: int, seed: i
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     writer = DatasetWriter(output, scenario, num_maps=stop - start, seed=seed, map_index_offset=start,
                            shard=f"{shard[0]}/{shard[1]}", store_complex=store_complex, overwrite=overwrite)
-    jobs = [(seed, i) for i in range(start + writer.start, stop)]
+    step = batch_size(scenario)
+    jobs = [(seed, i, min(i + step, stop)) for i in range(start + writer.start, stop, step)]
     bar = tqdm(total=stop - start, initial=writer.start, unit="map", desc=f"simulate {Path(output).name}",
                disable=not progress)
     try:
@@ -87,12 +96,15 @@ def generate_dataset(scenario: ScenarioConfig, output, *, num_maps: int, seed: i
         else:
             ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
             pool = ctx.Pool(workers, initializer=_init, initargs=(scenario, store_complex))
-            results = pool.imap(_simulate, jobs, chunksize=8)
-        for n, sim in enumerate(results, 1):
-            writer.write(sim)
-            bar.update()
-            if n % checkpoint_every == 0:
-                writer.checkpoint()
+            results = pool.imap(_simulate, jobs)
+        n = 0
+        for batch in results:
+            for sim in batch:
+                writer.write(sim)
+                bar.update()
+                n += 1
+                if n % checkpoint_every == 0:
+                    writer.checkpoint()
         if pool is not None:
             pool.close()
             pool.join()

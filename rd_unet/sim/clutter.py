@@ -13,19 +13,31 @@ import numpy as np
 
 from rd_unet.config import ClutterConfig, ClutterSet, RadarConfig
 from rd_unet.sim import radar as rd
-from rd_unet.sim.noise import complex_normal
+from rd_unet.sim.noise import complex_normal_from_bits
 from rd_unet.sim.targets import amplitude_per_sample
 from scipy.special import gamma as gamma_fn
 
 
 def texture(cfg: ClutterConfig, rng: np.random.Generator, n: int) -> np.ndarray:
     """Per-cell power texture, mean 1."""
+    if cfg.distribution == "rayleigh":
+        return np.ones(n)
+    return _texture(cfg, _texture_draw(cfg, rng, n))
+
+
+def _texture_draw(cfg: ClutterConfig, rng: np.random.Generator, n: int):
     if cfg.distribution == "k":
         return rng.gamma(cfg.shape, 1.0 / cfg.shape, n)
     if cfg.distribution == "weibull":
-        amp = rng.weibull(cfg.shape, n)
-        return amp ** 2 / gamma_fn(1.0 + 2.0 / cfg.shape)
-    return np.ones(n)
+        return rng.weibull(cfg.shape, n)
+    return None
+
+
+def _texture(cfg: ClutterConfig, drawn) -> np.ndarray:
+    """The power texture from ``_texture_draw``'s values (K or Weibull; elementwise, any shape)."""
+    if cfg.distribution == "weibull":
+        return drawn ** 2 / gamma_fn(1.0 + 2.0 / cfg.shape)
+    return drawn
 
 
 def doppler_spectrum(radar: RadarConfig, mean_velocity_mps, spread_mps) -> np.ndarray:
@@ -90,35 +102,75 @@ def clutter_cells(cfgs: ClutterSet, radar: RadarConfig, rng: np.random.Generator
     ``coeff[l, c]`` is the complex amplitude of line ``lines[l]`` (an index of the
     shifted Doppler axis) in that cell. Lines not listed are zero.
     """
-    comps, p = _components(cfgs)
-    if not comps:
+    model = ClutterModel(cfgs, radar)
+    if not model.enabled:
         return None
-    n_r = radar.samples_per_chirp
-    dr = rd.range_bin_m(radar)
-    gain = _power_gain(radar)
-    offset = rng.random(n_r) - 0.5
-    offset[0] = abs(offset[0])
-    cell_range_m = (np.arange(n_r) + offset) * dr
-    # per component (rows): CNR, mean Doppler and spread, then each one's texture
-    u = rng.random((3, len(comps)))
-    cnr_lin = 10 ** (_uniform(u[0], p["cnr_db"]) / 10)
-    r0 = np.maximum(p["lo"], dr)
-    amp2 = (r0 / np.maximum(cell_range_m, r0)) ** p["exponent"]                    # (C, R) range law
-    amp2 *= (cell_range_m >= p["lo"]) & (cell_range_m <= p["hi"])
-    amp2 *= (cnr_lin * gain)[:, None]
-    for row, cfg in zip(amp2, comps):
-        if cfg.distribution != "rayleigh":
-            row *= texture(cfg, rng, n_r)
-    spectra = doppler_spectrum(radar, _uniform(u[1], p["mean"]) - p["ego"], _uniform(u[2], p["spread"]))  # (C, D)
-    # Independent complex Gaussian components sum to one whose variance is the sum of
-    # theirs, so all components share a single draw with their variances added:
-    # variance[l, k] = sum over components of spectra[c, l] * amp2[c, k]. Doppler lines
-    # and range cells whose every entry is below -40 dB of the noise power are left
-    # out: they would add less than 1e-4 to the map's noise.
-    floor = 1e-4 * gain
-    lines = np.flatnonzero(spectra.T @ amp2.max(axis=1) > floor)   # a line's largest possible entry
-    variance = spectra[:, lines].T @ amp2                           # (L, R)
-    cells = np.flatnonzero(variance.max(axis=0, initial=0.0) > floor)
-    variance = variance[:, cells]
-    coeff = complex_normal(rng, variance.shape, np.sqrt(variance, dtype=np.float32))
-    return cells, cell_range_m[cells], lines, coeff
+    fields = model.fields([model.draw_parameters(rng)])
+    cells, range_m, lines, bits, std = model.draw_coefficients(fields, 0, rng)
+    return cells, range_m, lines, complex_normal_from_bits(bits, std)
+
+
+class ClutterModel:
+    """``clutter_cells`` in three steps, so that a batch of maps shares the arithmetic:
+
+    1. ``draw_parameters(rng)``, per map: cell positions, CNR, Doppler mean and
+       spread, textures;
+    2. ``fields(parameters)``, for a batch: each map's per-cell power and Doppler
+       spectrum per component;
+    3. ``draw_coefficients(fields, i, rng)``, per map: the lines and cells above the
+       floor and the raw bits of their complex amplitudes, whose transform
+       (``complex_normal_from_bits(bits, std)``) can again run for a whole batch.
+
+    Each map draws from its own generator in ``clutter_cells``'s order, and steps 2
+    and 3 compute each map's values exactly as for a map alone.
+    """
+
+    def __init__(self, cfgs: ClutterSet, radar: RadarConfig):
+        self.comps, self.p = _components(cfgs)
+        self.enabled = bool(self.comps)
+        self.radar = radar
+        self.n_r = radar.samples_per_chirp
+        self.dr = rd.range_bin_m(radar)
+        self.gain = _power_gain(radar)
+        self.r0 = np.maximum(self.p["lo"], self.dr) if self.enabled else None
+
+    def draw_parameters(self, rng: np.random.Generator):
+        offset = rng.random(self.n_r)
+        u = rng.random((3, len(self.comps)))
+        textures = [_texture_draw(cfg, rng, self.n_r) for cfg in self.comps]
+        return offset, u, textures
+
+    def fields(self, parameters):
+        """(cell_range_m (B, R), amp2 (B, C, R), spectra (B, C, D)) of a batch's parameters."""
+        p = self.p
+        offset = np.stack([x[0] for x in parameters]) - 0.5
+        offset[:, 0] = np.abs(offset[:, 0])
+        u = np.stack([x[1] for x in parameters])                                      # (B, 3, C)
+        cell_range_m = (np.arange(self.n_r) + offset) * self.dr                       # (B, R)
+        cnr_lin = 10 ** (_uniform(u[:, 0], p["cnr_db"]) / 10)                          # (B, C)
+        rng_m = cell_range_m[:, None, :]
+        amp2 = (self.r0 / np.maximum(rng_m, self.r0)) ** p["exponent"]                # (B, C, R) range law
+        amp2 *= (rng_m >= p["lo"]) & (rng_m <= p["hi"])
+        amp2 *= (cnr_lin * self.gain)[..., None]
+        for c, cfg in enumerate(self.comps):
+            if cfg.distribution != "rayleigh":
+                amp2[:, c] *= _texture(cfg, np.stack([x[2][c] for x in parameters]))
+        spectra = doppler_spectrum(self.radar, _uniform(u[:, 1], p["mean"]) - p["ego"],
+                                   _uniform(u[:, 2], p["spread"]))                     # (B, C, D)
+        return cell_range_m, amp2, spectra
+
+    def draw_coefficients(self, fields, i: int, rng: np.random.Generator):
+        """Map ``i`` of ``fields``: (cells, range_m, lines, bits (L, C) uint64, std (L, C) float32)."""
+        cell_range_m, amp2, spectra = fields[0][i], fields[1][i], fields[2][i]
+        # Independent complex Gaussian components sum to one whose variance is the sum of
+        # theirs, so all components share a single draw with their variances added:
+        # variance[l, k] = sum over components of spectra[c, l] * amp2[c, k]. Doppler lines
+        # and range cells whose every entry is below -40 dB of the noise power are left
+        # out: they would add less than 1e-4 to the map's noise.
+        floor = 1e-4 * self.gain
+        lines = np.flatnonzero(spectra.T @ amp2.max(axis=1) > floor)   # a line's largest possible entry
+        variance = spectra[:, lines].T @ amp2                           # (L, R)
+        cells = np.flatnonzero(variance.max(axis=0, initial=0.0) > floor)
+        variance = variance[:, cells]
+        bits = rng.bit_generator.random_raw(variance.size).reshape(variance.shape)
+        return cells, cell_range_m[cells], lines, bits, np.sqrt(variance, dtype=np.float32)

@@ -27,9 +27,10 @@ import scipy.fft
 
 from rd_unet.config import ConfigError, ScenarioConfig
 from rd_unet.sim import radar as rd
-from rd_unet.sim.clutter import clutter_cells
-from rd_unet.sim.noise import complex_normal, unit_phasors
-from rd_unet.sim.targets import amplitude_per_sample, draw_targets, scatterers
+from rd_unet.sim.clutter import ClutterModel
+from rd_unet.sim.noise import complex_normal_from_bits, unit_phasors
+from rd_unet.sim.targets import (amplitude_per_sample, scatterer_count, scatterer_draws, scatterers_from_draws,
+                                target_draws, targets_from_draws)
 
 
 OFFSET_STEPS = 64   # clutter cells' sub-bin positions are quantised to 1/64 of a range bin
@@ -76,6 +77,7 @@ class RDSimulator:
         # noise only the windows' magnitude matters (applied while it is drawn)
         self._beat_window = (np.outer(self._doppler_taper, self.range_window) * self._scale).astype(np.complex64)
         self._noise_scale = np.abs(self._beat_window).astype(np.float32)
+        self._noise_scale_flat = self._noise_scale.reshape(-1)
         # Doppler response of an on-bin line at shifted Doppler bin l: column l
         # (the window's DFT moved to bin l), with the map's scale folded in
         line_tones = np.exp(2j * np.pi * np.outer(m, (np.arange(self.n_d) - self.n_d // 2) % self.n_d) / self.n_d)
@@ -104,14 +106,20 @@ class RDSimulator:
         self._taper_column = (self._doppler_taper * self._scale).astype(np.complex64)[:, None]
         self._range_column = self.range_window.astype(np.float32)[:, None]
         self._amplitude_gain = float(amplitude_per_sample(1.0, self.range_window, self.doppler_window))
+        self._clutter = ClutterModel(scenario.clutter, r)
 
     # -- RD responses (all scaled so that noise has mean power 1 per cell) ------------------
-    def _targets_spectrum(self, targets, rng):
-        """Noise-free RD map of the targets' scatterers, (D, R) complex64."""
-        r_m, v_mps, amp = scatterers(targets, rng, self._amplitude_gain)
+    def _targets_spectra(self, r_m, v_mps, amp, counts, out):
+        """Noise-free RD maps of each map's scatterers into ``out`` (B, D, R) complex64 (zeros).
+
+        ``r_m``, ``v_mps``, ``amp``: the scatterers of all maps concatenated, ``counts[i]``
+        of them map i's. The tones and their FFTs are computed for all at once
+        (elementwise and column by column, so each map's result does not depend on the
+        others); each map's (D, K) @ (K, R) product is its own.
+        """
         k = r_m.size
         if k == 0:
-            return np.zeros((self.n_d, self.n_r), np.complex64)
+            return
         # slow-time (D, K) and fast-time (R, K) tones in one pass, phases in cycles reduced
         # to [0, 1) in float64, then float32 sin/cos (exact to float32 rounding)
         split = self.n_d * k
@@ -125,7 +133,14 @@ class RDSimulator:
         fast *= self._range_column
         doppler = scipy.fft.fft(slow, axis=0, overwrite_x=True)                          # (D, K)
         doppler *= amp.astype(np.complex64)
-        return doppler @ scipy.fft.fft(fast, axis=0, overwrite_x=True).T                  # (D, K) @ (K, R)
+        fast = scipy.fft.fft(fast, axis=0, overwrite_x=True)                              # (R, K)
+        stop = 0
+        for i, count in enumerate(counts):
+            start, stop = stop, stop + count
+            if count:
+                # contiguous copies: the same matrix product whatever the batch holds
+                out[i] = (np.ascontiguousarray(doppler[:, start:stop])
+                          @ np.ascontiguousarray(fast[:, start:stop]).T)                    # (D, K) @ (K, R)
 
     def _add_clutter(self, spectrum, cells, range_m, lines, coeff):
         """Add the RD map of clutter given by Doppler lines (see clutter_cells) to ``spectrum``.
@@ -140,8 +155,15 @@ class RDSimulator:
         if self._line_taps is None:
             spectrum += self._line_response[:, lines] @ per_line
             return
-        for shift, tap in self._line_taps:                                   # distinct rows per shift
-            spectrum[(lines + shift) % self.n_d] += tap * per_line
+        # distinct rows per shift; usually a run of lines that the shift keeps inside the
+        # map, added as a slice (the same arithmetic as the general gather-scatter)
+        run = lines.size and lines[-1] - lines[0] + 1 == lines.size
+        for shift, tap in self._line_taps:
+            lo = lines[0] + (shift if shift <= self.n_d // 2 else shift - self.n_d) if run else -1
+            if run and 0 <= lo and lo + lines.size <= self.n_d:
+                spectrum[lo:lo + lines.size] += tap * per_line
+            else:
+                spectrum[(lines + shift) % self.n_d] += tap * per_line
 
     def _interference(self, targets, rng):
         """Interfering chirps' bursts in the beat signal: (rows, (rows, R) complex) or None."""
@@ -162,49 +184,97 @@ class RDSimulator:
         burst = amp * np.exp(1j * (np.pi * d_slope * dt ** 2 + 2 * np.pi * rng.random((hit.size, 1))))
         return hit, burst * inside
 
-    # -- one map ---------------------------------------------------------------------------
+    # -- maps ------------------------------------------------------------------------------
     def simulate(self, rng: np.random.Generator, *, store_complex: bool = False) -> SimulatedMap:
-        sc = self.scenario
-        targets = draw_targets(sc.targets, rng)
-        targets["range_bin"] = rd.range_to_bin(self.radar, targets["range_m"])
-        targets["doppler_bin"] = rd.velocity_to_bin(self.radar, targets["velocity_mps"])
-        clean_c = self._targets_spectrum(targets, rng)
-        beat = complex_normal(rng, (self.n_d, self.n_r), self._noise_scale)   # windowed thermal noise
-        clutter = clutter_cells(sc.clutter, self.radar, rng)
-        interference = self._interference(targets, rng)
-        if interference is not None:
-            rows, burst = interference
-            beat[rows] += burst * self._beat_window[rows]
-        noisy_c = scipy.fft.fft2(beat, overwrite_x=True)
-        if clutter is not None:
-            self._add_clutter(noisy_c, *clutter)
-        noisy_c += clean_c
-        clean, noisy = _power(clean_c), _power(noisy_c)
-        targets["peak_snr_db"] = peak_db(clean, targets["doppler_bin"], targets["range_bin"])
-        return SimulatedMap(noisy, clean, targets,
-                            noisy_c.astype(np.complex64) if store_complex else None,
-                            clean_c.astype(np.complex64) if store_complex else None)
+        """One RD map; every random draw comes from ``rng``."""
+        return self.simulate_batch([rng], store_complex=store_complex)[0]
+
+    def simulate_batch(self, rngs, *, store_complex: bool = False) -> list[SimulatedMap]:
+        """One RD map per generator in ``rngs``; map i is exactly ``simulate(rngs[i])``.
+
+        Each map draws from its own generator in the same order as alone (targets,
+        scatterers, noise, clutter, interference); the arithmetic in between runs on
+        all maps at once, elementwise or line by line, so no map depends on the others
+        and results are bit-identical whatever the batch size. Batching removes most of
+        the per-map Python overhead that dominates small maps (see BENCHMARKS.md).
+        """
+        sc, clutter = self.scenario, self._clutter
+        b = len(rngs)
+        target_draws_, scatterer_draws_, clutter_draws = [], [], []
+        beat = np.empty((b, self.n_d, self.n_r), np.complex64)
+        for i, rng in enumerate(rngs):                           # every draw before the noise's
+            u, fluctuation = target_draws(sc.targets, rng)
+            target_draws_.append((u, fluctuation))
+            scatterer_draws_.append(scatterer_draws(None, rng, scatterer_count(sc.targets, u)))
+            # thermal noise, windowed; transformed map by map, which stays in cache
+            complex_normal_from_bits(rng.bit_generator.random_raw(self.n_d * self.n_r), self._noise_scale_flat,
+                                     out=beat[i].reshape(-1))
+            if clutter.enabled:
+                clutter_draws.append(clutter.draw_parameters(rng))
+        table = targets_from_draws(sc.targets, target_draws_)
+        counts = [f.size for _, f in target_draws_]
+        offsets = np.cumsum(counts) - counts
+        fields = clutter.fields(clutter_draws) if clutter.enabled else None
+        coefficients = []
+        for i, rng in enumerate(rngs):                           # the draws that depend on the above
+            if fields is not None:
+                coefficients.append(clutter.draw_coefficients(fields, i, rng))
+            burst = self._interference(table[offsets[i]:offsets[i] + counts[i]], rng)
+            if burst is not None:
+                rows, values = burst
+                beat[i, rows] += values * self._beat_window[rows]
+        clean_c = np.zeros((b, self.n_d, self.n_r), np.complex64)
+        r_m, v_mps, amp = scatterers_from_draws(table, np.concatenate(scatterer_draws_, axis=1),
+                                                self._amplitude_gain)
+        self._targets_spectra(r_m, v_mps, amp, [int(u.shape[1]) for u in scatterer_draws_], clean_c)
+        noisy_c = scipy.fft.fft2(beat, axes=(-2, -1), overwrite_x=True)
+        del beat
+        if coefficients:
+            coeff = complex_normal_from_bits(np.concatenate([c[3].ravel() for c in coefficients]),
+                                             np.concatenate([c[4].ravel() for c in coefficients]))
+            ends = np.cumsum([c[3].size for c in coefficients])
+        clean = np.empty((b, self.n_d, self.n_r), np.float32)
+        noisy = np.empty((b, self.n_d, self.n_r), np.float32)
+        for i in range(b):                                        # map by map: each stays in cache
+            if coefficients:
+                cells, range_m, lines, bits, _ = coefficients[i]
+                self._add_clutter(noisy_c[i], cells, range_m, lines,
+                                  coeff[ends[i] - bits.size:ends[i]].reshape(bits.shape))
+            noisy_c[i] += clean_c[i]
+            _power(clean_c[i], out=clean[i])
+            _power(noisy_c[i], out=noisy[i])
+        owner = np.repeat(np.arange(b), counts)
+        table["range_bin"] = rd.range_to_bin(self.radar, table["range_m"])
+        table["doppler_bin"] = rd.velocity_to_bin(self.radar, table["velocity_mps"])
+        table["peak_snr_db"] = peak_db(clean, table["doppler_bin"], table["range_bin"], owner)
+        return [SimulatedMap(noisy[i], clean[i], table[offsets[i]:offsets[i] + counts[i]],
+                             noisy_c[i] if store_complex else None,
+                             clean_c[i] if store_complex else None) for i in range(b)]
 
 
-def _power(x: np.ndarray) -> np.ndarray:
+def _power(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """|x|^2 of complex64 as float32 (avoids abs's hypot)."""
-    p = np.square(x.real)
+    p = np.square(x.real, out=out)
     p += np.square(x.imag)
     return p
 
 
-def peak_db(power: np.ndarray, doppler_bin, range_bin) -> np.ndarray:
-    """Maximum of ``power`` (D, R) within +-1 cell of each (doppler_bin, range_bin), in dB.
+def peak_db(power: np.ndarray, doppler_bin, range_bin, map_index=None) -> np.ndarray:
+    """Maximum of ``power`` within +-1 cell of each (doppler_bin, range_bin), in dB.
 
-    Doppler wraps around (it is periodic); range is clipped at the map's edges.
+    ``power``: one (D, R) map, or a (B, D, R) stack with ``map_index`` naming each
+    target's map. Doppler wraps around (it is periodic); range is clipped at the map's edges.
     """
-    d_bins, r_bins = power.shape
+    d_bins, r_bins = power.shape[-2:]
     if len(doppler_bin) == 0:
         return np.zeros(0)
     rows = (np.asarray(doppler_bin)[:, None] + _NEIGHBOURS[0]) % d_bins                   # (K, 9)
     # clipping at the range edges repeats the edge cell, which cannot change a maximum
-    cols = np.clip(np.asarray(range_bin)[:, None] + _NEIGHBOURS[1], 0, r_bins - 1)
-    block = power.ravel().take(rows * r_bins + cols)
+    cols = np.minimum(np.maximum(np.asarray(range_bin)[:, None] + _NEIGHBOURS[1], 0), r_bins - 1)
+    flat = rows * r_bins + cols
+    if map_index is not None:
+        flat += (np.asarray(map_index) * (d_bins * r_bins))[:, None]
+    block = power.ravel().take(flat)
     return 10 * np.log10(np.maximum(block.max(axis=1), 1e-30))
 
 

@@ -44,10 +44,11 @@ def swerling_power(rng: np.random.Generator, swerling: np.ndarray) -> np.ndarray
     out = np.ones(swerling.shape)
     one = swerling == 1
     three = swerling == 3
-    if one.any():
-        out[one] = rng.exponential(1.0, np.count_nonzero(one))
-    if three.any():
-        out[three] = rng.gamma(2.0, 0.5, np.count_nonzero(three))
+    n_one, n_three = np.count_nonzero(one), np.count_nonzero(three)
+    if n_one:
+        out[one] = rng.exponential(1.0, n_one)
+    if n_three:
+        out[three] = rng.gamma(2.0, 0.5, n_three)
     return out
 
 
@@ -67,19 +68,39 @@ def _scaled(u: np.ndarray, interval) -> np.ndarray:
 
 def draw_targets(cfg: TargetConfig, rng: np.random.Generator) -> np.ndarray:
     """Draw one map's targets: a structured array with TARGET_DTYPE (bins and peaks unfilled)."""
+    return targets_from_draws(cfg, [target_draws(cfg, rng)])
+
+
+def target_draws(cfg: TargetConfig, rng: np.random.Generator) -> tuple:
+    """Every random draw of one map's targets, in order: ``(u (8, n) or None, fluctuation (n,))``.
+
+    ``u`` holds a block of uniforms, a row per quantity (range, velocity, SNR, Swerling
+    case, extended or not, scatterer count, extent in range and in velocity), and
+    ``fluctuation`` the Swerling power multipliers. ``targets_from_draws`` turns the
+    draws of many maps into their tables in one pass.
+    """
     if cfg.fixed:
-        n = len(cfg.fixed)
-        t = np.zeros(n, TARGET_DTYPE)
-        t["range_m"] = [f.range_m for f in cfg.fixed]
-        t["velocity_mps"] = [f.velocity_mps for f in cfg.fixed]
-        t["snr_db"] = [f.snr_db for f in cfg.fixed]
-        t["swerling"] = [f.swerling for f in cfg.fixed]
+        return None, swerling_power(rng, np.array([f.swerling for f in cfg.fixed]))
+    n = draw_count(cfg, rng)
+    u = rng.random((8, n))
+    return u, swerling_power(rng, np.asarray(cfg.swerling)[(u[3] * len(cfg.swerling)).astype(np.int64)])
+
+
+def targets_from_draws(cfg: TargetConfig, draws) -> np.ndarray:
+    """The target table of maps whose ``target_draws`` are ``draws``, concatenated in map order."""
+    counts = [f.size for _, f in draws]
+    n = sum(counts)
+    t = np.zeros(n, TARGET_DTYPE)
+    t["target_id"] = np.arange(n) - np.repeat(np.cumsum(counts) - counts, counts)
+    fluctuation = np.concatenate([f for _, f in draws]) if len(draws) > 1 else draws[0][1]
+    if cfg.fixed:
+        t["range_m"] = np.tile([f.range_m for f in cfg.fixed], len(draws))
+        t["velocity_mps"] = np.tile([f.velocity_mps for f in cfg.fixed], len(draws))
+        t["snr_db"] = np.tile([f.snr_db for f in cfg.fixed], len(draws))
+        t["swerling"] = np.tile([f.swerling for f in cfg.fixed], len(draws))
         t["num_scatterers"] = 1
     else:
-        n = draw_count(cfg, rng)
-        t = np.zeros(n, TARGET_DTYPE)
-        # one block of uniforms, a row per quantity (each drawn uniformly on its interval)
-        u = rng.random((8, n))
+        u = np.concatenate([x for x, _ in draws], axis=1) if len(draws) > 1 else draws[0][0]
         t["range_m"] = _scaled(u[0], cfg.range_m)
         t["velocity_mps"] = _scaled(u[1], cfg.velocity_mps)
         t["snr_db"] = _scaled(u[2], cfg.snr_db)
@@ -90,8 +111,7 @@ def draw_targets(cfg: TargetConfig, rng: np.random.Generator) -> np.ndarray:
         t["num_scatterers"] = np.where(extended, lo + (u[5] * (hi - lo + 1)).astype(np.int64), 1)
         t["extent_range_m"] = np.where(extended, _scaled(u[6], cfg.extent_range_m), 0.0)
         t["extent_velocity_mps"] = np.where(extended, _scaled(u[7], cfg.extent_velocity_mps), 0.0)
-    t["target_id"] = np.arange(n)
-    t["realised_snr_db"] = t["snr_db"] + 10 * np.log10(swerling_power(rng, t["swerling"]))
+    t["realised_snr_db"] = t["snr_db"] + 10 * np.log10(fluctuation)
     return t
 
 
@@ -102,12 +122,34 @@ def scatterers(targets: np.ndarray, rng: np.random.Generator, amplitude_gain: fl
     scatterers placed uniformly in its extent box, each with a random phase.
     ``amplitude_gain``: ``amplitude_per_sample(1.0, range_window, doppler_window)``.
     """
+    return scatterers_from_draws(targets, scatterer_draws(targets, rng), amplitude_gain)
+
+
+def scatterer_draws(targets: np.ndarray, rng: np.random.Generator, count: int | None = None) -> np.ndarray:
+    """One map's scatterer draws: uniforms (3, K) for range and velocity offsets and phase.
+
+    ``count``: the map's number of scatterers K when known (see ``scatterer_count``).
+    """
+    k = int(targets["num_scatterers"].sum()) if count is None else count
+    # three rows of k in one call: the same numbers as three calls of k
+    return rng.random(3 * k).reshape(3, k)
+
+
+def scatterer_count(cfg: TargetConfig, u) -> int:
+    """Number of scatterers of one map's targets, from its ``target_draws``."""
+    if u is None:
+        return len(cfg.fixed)
+    lo, hi = cfg.scatterers
+    return int(np.where(u[4] < cfg.extended_fraction, lo + (u[5] * (hi - lo + 1)).astype(np.int64), 1).sum())
+
+
+def scatterers_from_draws(targets: np.ndarray, u: np.ndarray, amplitude_gain: float):
+    """``scatterers`` from ``scatterer_draws`` (of one map, or of many maps concatenated in order)."""
     n_sc = targets["num_scatterers"].astype(int)
     owner = np.repeat(np.arange(len(targets)), n_sc)
-    k = owner.size
-    rng_m = targets["range_m"][owner] + (rng.random(k) - 0.5) * targets["extent_range_m"][owner]
-    vel = targets["velocity_mps"][owner] + (rng.random(k) - 0.5) * targets["extent_velocity_mps"][owner]
+    rng_m = targets["range_m"][owner] + (u[0] - 0.5) * targets["extent_range_m"][owner]
+    vel = targets["velocity_mps"][owner] + (u[1] - 0.5) * targets["extent_velocity_mps"][owner]
     power = 10 ** (targets["realised_snr_db"][owner] / 10) / n_sc[owner]
-    phase = np.exp(2j * np.pi * rng.random(k))
+    phase = np.exp(2j * np.pi * u[2])
     amp = np.sqrt(power) * amplitude_gain * phase
     return np.maximum(rng_m, 0.0), vel, amp
