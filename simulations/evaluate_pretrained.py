@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -82,6 +83,8 @@ def main():
     p.add_argument("--maps", type=int, default=300)
     p.add_argument("--model", default=None)
     p.add_argument("--card", default=None, help="write the model card (markdown) here")
+    p.add_argument("--images", default=None,
+                   help="copy the default preset's report figures here (the README's: docs/images)")
     p.add_argument("--seed", type=int, default=9000, help="test sets' seed (pick models on another one)")
     p.add_argument("--noise-maps", type=int, default=2000,
                    help="noise-only maps per preset: the output's 1e-4 quantile rests on a few let-through cells")
@@ -120,6 +123,17 @@ def main():
     if args.card:
         Path(args.card).write_text(model_card(results, Path(model), args.maps, args.seed, args.noise_maps))
         print(f"wrote {args.card}")
+    if args.images:
+        copy_figures(work / "default", Path(args.images))
+
+
+def copy_figures(report_dir: Path, images: Path) -> None:
+    """The default preset's report figures and JSON, under the names the README uses."""
+    images.mkdir(parents=True, exist_ok=True)
+    for src, dst in (("panel_0.png", "panel.png"), ("roc.png", "roc.png"), ("pd_vs_snr.png", "pd_vs_snr.png"),
+                     ("report.json", "default_report.json")):
+        shutil.copyfile(report_dir / src, images / dst)
+        print(f"wrote {images / dst}")
 
 
 def _mark(ok):
@@ -258,7 +272,8 @@ def model_card(results: dict, model: Path, maps: int, seed: int = 9000, noise_ma
                      + (f" --target-weight {card['target_weight']:g}" if card.get("target_weight") else "")
                      + f" --time-limit-min {card.get('time_limit_min', round(card.get('train_minutes', 70))):g}")
     lines += [
-        "python simulations/evaluate_pretrained.py --workdir data/pretrained/eval --card docs/model-card.md", "```",
+        "python simulations/evaluate_pretrained.py --workdir data/pretrained/eval --card docs/model-card.md "
+        "--images docs/images", "```",
     ]
     return "\n".join(lines) + "\n"
 

@@ -6,12 +6,13 @@ from rd_unet.cli import main
 def test_quick_demo_runs_the_whole_pipeline(tmp_path, capsys):
     assert main(["demo", "--quick", "--output", str(tmp_path), "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert "Report:" in out and "Pd at Pfa 1e-4" in out
+    assert "Report:" in out and "Pd at Pfa 1e-4" in out and "noise-limited ceiling" in out
     for name in ("train.h5", "val.h5", "test.h5", "run/best.pt", "report/report.json", "report/report.md",
                  "report/roc.png", "cleaned/recording.npy", "headline.json"):
         assert (tmp_path / name).is_file(), name
     headline = json.loads((tmp_path / "headline.json").read_text())
     assert headline["cleaned_maps"] == 8
+    assert 0.0 < headline["pd_ceiling_1e-4"] <= 1.0
     # a second run reuses the datasets
     assert main(["demo", "--quick", "--output", str(tmp_path), "--quiet"]) == 0
     assert "reusing" in capsys.readouterr().out
