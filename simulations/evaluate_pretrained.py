@@ -163,10 +163,10 @@ def _ceiling_note(results: dict) -> str:
     if not out:
         return ("* Where the U-Net misses 1.5 x the raw Pd, the table shows how much of the noise-limited "
                 "ceiling it reaches.")
-    parts = [f"{n}: 1.5 x raw = {1.5 * r['pd_raw']:.3f}, ceiling {r['pd_ideal']:.3f}, U-Net with clutter and "
+    parts = [f"on {n}, 1.5 x raw = {1.5 * r['pd_raw']:.3f}, ceiling {r['pd_ideal']:.3f}, U-Net with clutter and "
              f"interference removed {r['pd_unet_clutter_free']:.3f} (raw CA-CFAR there "
              f"{r['pd_raw_clutter_free']:.3f})" for n, r in out.items()]
-    return ("* The 1.5x detection target is out of reach where raw CA-CFAR is already close to noise-limited. "
+    return ("* The 1.5x detection target is out of reach where raw CA-CFAR is already close to noise-limited: "
             + "; ".join(parts) + ". Even a perfect removal of clutter and interference would not give the U-Net "
             "1.5 x the raw Pd there; it reaches " + ", ".join(
                 f"{r['pd_unet'] / r['pd_ideal']:.0%} of the ceiling on {n}" for n, r in out.items()) + ".")
