@@ -200,9 +200,11 @@ class RDSimulator:
         """
         sc, clutter = self.scenario, self._clutter
         b = len(rngs)
+        if b == 0:
+            return []
         target_draws_, scatterer_draws_, clutter_draws = [], [], []
         beat = np.empty((b, self.n_d, self.n_r), np.complex64)
-        for i, rng in enumerate(rngs):                           # every draw before the noise's
+        for i, rng in enumerate(rngs):      # each map's draws up to its clutter parameters, in order
             u, fluctuation = target_draws(sc.targets, rng)
             target_draws_.append((u, fluctuation))
             scatterer_draws_.append(scatterer_draws(None, rng, scatterer_count(sc.targets, u)))
@@ -216,7 +218,7 @@ class RDSimulator:
         offsets = np.cumsum(counts) - counts
         fields = clutter.fields(clutter_draws) if clutter.enabled else None
         coefficients = []
-        for i, rng in enumerate(rngs):                           # the draws that depend on the above
+        for i, rng in enumerate(rngs):      # then its draws whose sizes depend on those
             if fields is not None:
                 coefficients.append(clutter.draw_coefficients(fields, i, rng))
             burst = self._interference(table[offsets[i]:offsets[i] + counts[i]], rng)

@@ -129,6 +129,7 @@ def test_a_batch_is_bit_identical_to_maps_one_at_a_time(name):
         for key in ("noisy", "clean", "noisy_complex", "clean_complex"):
             np.testing.assert_array_equal(getattr(m, key), getattr(alone, key), err_msg=f"map {i}: {key}")
         assert m.targets.tobytes() == alone.targets.tobytes()
+    assert sim.simulate_batch([]) == []
 
 
 def test_fixed_targets_batch_like_single_maps():
