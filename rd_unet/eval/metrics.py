@@ -103,13 +103,16 @@ def ideal_pd(clean, targets, pfa: float) -> np.ndarray:
     """
     if not 0.0 < pfa < 1.0:
         raise ValueError(f"pfa: expected a probability in (0, 1), got {pfa!r}")
-    twice_threshold = -2.0 * np.log(pfa)
-    out = np.empty(len(targets))
-    for i, t in enumerate(targets):
-        _, block = neighbourhood_max(clean, int(t["doppler_bin"]), int(t["range_bin"]))
-        miss = ncx2.cdf(twice_threshold, 2, 2.0 * np.asarray(block, np.float64))
-        out[i] = 1.0 - np.prod(miss)
-    return out
+    if len(targets) == 0:
+        return np.zeros(0)
+    d_bins, r_bins = clean.shape
+    offsets = np.arange(-1, 2)
+    rows = (np.asarray(targets["doppler_bin"], np.int64)[:, None, None] + offsets[:, None]) % d_bins   # (K, 3, 1)
+    cols = np.asarray(targets["range_bin"], np.int64)[:, None, None] + offsets                         # (K, 1, 3)
+    inside = (cols >= 0) & (cols < r_bins)              # range does not wrap: edge targets have 6 cells
+    power = np.asarray(clean, np.float64)[rows, np.clip(cols, 0, r_bins - 1)]                       # (K, 3, 3)
+    miss = np.where(inside, ncx2.cdf(-2.0 * np.log(pfa), 2, 2.0 * power), 1.0)
+    return 1.0 - miss.reshape(len(targets), 9).prod(axis=1)
 
 
 def threshold_at_pfa(background_sorted, pfa: float):

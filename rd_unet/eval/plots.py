@@ -59,14 +59,14 @@ def roc_plot(curves: dict, output):
     plt.close(fig)
 
 
-def pd_vs_snr_plot(curves: dict, edges_db, output, pfa):
+def pd_vs_snr_plot(curves: dict, edges_db, output, pfa, ceiling=None):
+    """Pd per SNR band of each method; ``ceiling``: the noise-limited ideal detector's, dashed."""
     centres = 0.5 * (np.asarray(edges_db[:-1]) + np.asarray(edges_db[1:]))
     fig, ax = plt.subplots(figsize=(5.5, 4.2), constrained_layout=True)
     for name, pd in curves.items():
-        if name.startswith("ideal"):       # the ceiling, not a method
-            ax.plot(centres, pd, "k--", marker=".", label=name)
-        else:
-            ax.plot(centres, pd, marker="o", label=name)
+        ax.plot(centres, pd, marker="o", label=name)
+    if ceiling is not None:
+        ax.plot(centres, ceiling, "k--", marker=".", label="ideal (noise-limited)")
     ax.set_xlabel("target SNR (dB, on-bin peak over noise)")
     ax.set_ylabel(f"probability of detection at Pfa = {pfa:g}")
     ax.set_ylim(0, 1.02)

@@ -36,6 +36,16 @@ class EvalConfig:
     device: str = "auto"
     num_panels: int = 3
 
+    def __post_init__(self):
+        # checked before any output is written; a bad Pfa would otherwise surface as a
+        # division warning in the CFAR factors and an error halfway through
+        if not 0.0 < self.pfa < 1.0:
+            raise ValueError(f"--pfa: expected a false-alarm probability in (0, 1), got {self.pfa!r}")
+        if self.num_maps < 0:
+            raise ValueError(f"--num-maps: expected 0 (all) or a positive number, got {self.num_maps}")
+        if self.batch_size < 1:
+            raise ValueError(f"--batch-size: expected at least 1, got {self.batch_size}")
+
 
 def _json_safe(x):
     if isinstance(x, dict):
@@ -196,7 +206,6 @@ def evaluate(data, model, output, cfg: EvalConfig = EvalConfig(), progress: bool
     ideal = {k: np.concatenate(v) for k, v in ideal.items()}
     ideal_by_snr = [float(ideal["operating"][(snr_db >= lo) & (snr_db < hi)].mean())
                     if np.any((snr_db >= lo) & (snr_db < hi)) else None for lo, hi in zip(edges[:-1], edges[1:])]
-    pd_curves["ideal (noise-limited)"] = [np.nan if v is None else v for v in ideal_by_snr]
     num_bg = int(np.concatenate(acc["raw"].background).size)
     report = {
         "format": REPORT_FORMAT,
@@ -227,7 +236,8 @@ def evaluate(data, model, output, cfg: EvalConfig = EvalConfig(), progress: bool
                         range_m, velocity_mps, output / name, targets=t, title=f"test map {idx}", vmin_db=-30)
         figures[f"panel_{k}"] = name
     plots.roc_plot(rocs, output / "roc.png")
-    plots.pd_vs_snr_plot(pd_curves, edges, output / "pd_vs_snr.png", cfg.pfa)
+    plots.pd_vs_snr_plot(pd_curves, edges, output / "pd_vs_snr.png", cfg.pfa,
+                         ceiling=[np.nan if v is None else v for v in ideal_by_snr])
     plots.gain_hist_plot({k: v for k, v in gains.items() if k != "raw"}, output / "snr_gain.png")
     figures.update({"roc": "roc.png", "pd_vs_snr": "pd_vs_snr.png", "snr_gain": "snr_gain.png"})
     report["figures"] = figures

@@ -103,9 +103,24 @@ def test_identity_scores_zero_gain_and_oracle_near_perfect(tiny_dataset, identit
     ideal = report["ideal"]["pd_at_pfa"]
     assert 0.0 < ideal["1e-4"] < ideal["1e-3"] < 1.0
     assert m["raw"]["pd_at_pfa"]["1e-3"] <= ideal["1e-3"] + 0.05
-    assert "noise-limited ideal detector" in md and "ideal (noise-limited)" not in m
+    assert "noise-limited ideal detector" in md
     for fig in report["figures"].values():
         assert (tmp_path / "rep" / fig).read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--pfa", "0"], "--pfa: expected a false-alarm probability in (0, 1), got 0.0"),
+    (["--pfa", "1.5"], "--pfa: expected a false-alarm probability in (0, 1), got 1.5"),
+    (["--batch-size", "0"], "--batch-size: expected at least 1, got 0"),
+])
+def test_evaluate_rejects_bad_settings_before_writing(tiny_dataset, identity_checkpoint, tmp_path, capsys,
+                                                      flags, message):
+    from rd_unet.cli import main
+    out = tmp_path / "r"
+    assert main(["evaluate", "--data", str(tiny_dataset), "--model", str(identity_checkpoint),
+                 "--output", str(out), "--quiet", *flags]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_evaluate_cli(tiny_dataset, identity_checkpoint, tmp_path, capsys):
