@@ -51,8 +51,7 @@ def unseen_scenario():
 
 
 def noise_only(scenario):
-    return replace_nested(scenario, targets=TargetConfig(count=(0, 0)), clutter=ClutterSet(),
-                          **{"interference.enabled": False})
+    return replace_nested(clutter_free(scenario), targets=TargetConfig(count=(0, 0)))
 
 
 def clutter_free(scenario):

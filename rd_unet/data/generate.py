@@ -54,8 +54,9 @@ def _simulate(args):
 
 def batch_size(scenario: ScenarioConfig) -> int:
     """Maps simulated together: enough to amortise per-map overhead, few enough that a
-    batch's arrays (1 MB of complex64 each) stay in cache: 16 maps of 64 x 128, 4 of
-    128 x 256 (measured best on 2-core Xeon and EPYC VMs). Results do not depend on it."""
+    batch's arrays (1 MB of complex64 each) stay in cache: 16 maps of 64 x 128, 8 of
+    64 x 256, 4 of 128 x 256 (the best of 1 to 32 on a 2-core AMD EPYC VM; larger
+    batches were slower). Results do not depend on it."""
     cells = scenario.radar.chirps_per_frame * scenario.radar.samples_per_chirp
     return max(1, min(32, 2 ** 17 // cells))
 

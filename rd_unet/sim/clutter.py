@@ -18,14 +18,8 @@ from rd_unet.sim.targets import amplitude_per_sample
 from scipy.special import gamma as gamma_fn
 
 
-def texture(cfg: ClutterConfig, rng: np.random.Generator, n: int) -> np.ndarray:
-    """Per-cell power texture, mean 1."""
-    if cfg.distribution == "rayleigh":
-        return np.ones(n)
-    return _texture(cfg, _texture_draw(cfg, rng, n))
-
-
 def _texture_draw(cfg: ClutterConfig, rng: np.random.Generator, n: int):
+    """The draws behind a component's per-cell power texture (None for Rayleigh clutter)."""
     if cfg.distribution == "k":
         return rng.gamma(cfg.shape, 1.0 / cfg.shape, n)
     if cfg.distribution == "weibull":
@@ -34,7 +28,7 @@ def _texture_draw(cfg: ClutterConfig, rng: np.random.Generator, n: int):
 
 
 def _texture(cfg: ClutterConfig, drawn) -> np.ndarray:
-    """The power texture from ``_texture_draw``'s values (K or Weibull; elementwise, any shape)."""
+    """Per-cell power texture, mean 1, from ``_texture_draw``'s values (K or Weibull; elementwise)."""
     if cfg.distribution == "weibull":
         return drawn ** 2 / gamma_fn(1.0 + 2.0 / cfg.shape)
     return drawn

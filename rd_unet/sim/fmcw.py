@@ -207,7 +207,7 @@ class RDSimulator:
         for i, rng in enumerate(rngs):      # each map's draws up to its clutter parameters, in order
             u, fluctuation = target_draws(sc.targets, rng)
             target_draws_.append((u, fluctuation))
-            scatterer_draws_.append(scatterer_draws(None, rng, scatterer_count(sc.targets, u)))
+            scatterer_draws_.append(scatterer_draws(scatterer_count(sc.targets, u), rng))
             # thermal noise, windowed; transformed map by map, which stays in cache
             complex_normal_from_bits(rng.bit_generator.random_raw(self.n_d * self.n_r), self._noise_scale_flat,
                                      out=beat[i].reshape(-1))

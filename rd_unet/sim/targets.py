@@ -107,8 +107,7 @@ def targets_from_draws(cfg: TargetConfig, draws) -> np.ndarray:
         t["swerling"] = np.asarray(cfg.swerling)[(u[3] * len(cfg.swerling)).astype(np.int64)]
         extended = u[4] < cfg.extended_fraction
         t["extended"] = extended
-        lo, hi = cfg.scatterers
-        t["num_scatterers"] = np.where(extended, lo + (u[5] * (hi - lo + 1)).astype(np.int64), 1)
+        t["num_scatterers"] = _num_scatterers(cfg, u)
         t["extent_range_m"] = np.where(extended, _scaled(u[6], cfg.extent_range_m), 0.0)
         t["extent_velocity_mps"] = np.where(extended, _scaled(u[7], cfg.extent_velocity_mps), 0.0)
     t["realised_snr_db"] = t["snr_db"] + 10 * np.log10(fluctuation)
@@ -122,25 +121,24 @@ def scatterers(targets: np.ndarray, rng: np.random.Generator, amplitude_gain: fl
     scatterers placed uniformly in its extent box, each with a random phase.
     ``amplitude_gain``: ``amplitude_per_sample(1.0, range_window, doppler_window)``.
     """
-    return scatterers_from_draws(targets, scatterer_draws(targets, rng), amplitude_gain)
+    return scatterers_from_draws(targets, scatterer_draws(int(targets["num_scatterers"].sum()), rng), amplitude_gain)
 
 
-def scatterer_draws(targets: np.ndarray, rng: np.random.Generator, count: int | None = None) -> np.ndarray:
-    """One map's scatterer draws: uniforms (3, K) for range and velocity offsets and phase.
-
-    ``count``: the map's number of scatterers K when known (see ``scatterer_count``).
-    """
-    k = int(targets["num_scatterers"].sum()) if count is None else count
-    # three rows of k in one call: the same numbers as three calls of k
-    return rng.random(3 * k).reshape(3, k)
+def scatterer_draws(count: int, rng: np.random.Generator) -> np.ndarray:
+    """One map's scatterer draws: uniforms (3, count) for range and velocity offsets and phase."""
+    # three rows in one call: the same numbers as three calls of ``count``
+    return rng.random(3 * count).reshape(3, count)
 
 
 def scatterer_count(cfg: TargetConfig, u) -> int:
     """Number of scatterers of one map's targets, from its ``target_draws``."""
-    if u is None:
-        return len(cfg.fixed)
+    return len(cfg.fixed) if u is None else int(_num_scatterers(cfg, u).sum())
+
+
+def _num_scatterers(cfg: TargetConfig, u: np.ndarray) -> np.ndarray:
+    """Scatterers per target: a count drawn in ``cfg.scatterers`` for extended targets, else 1."""
     lo, hi = cfg.scatterers
-    return int(np.where(u[4] < cfg.extended_fraction, lo + (u[5] * (hi - lo + 1)).astype(np.int64), 1).sum())
+    return np.where(u[4] < cfg.extended_fraction, lo + (u[5] * (hi - lo + 1)).astype(np.int64), 1)
 
 
 def scatterers_from_draws(targets: np.ndarray, u: np.ndarray, amplitude_gain: float):
