@@ -55,10 +55,12 @@ def _simulate(args):
 def batch_size(scenario: ScenarioConfig) -> int:
     """Maps simulated together: enough to amortise per-map overhead, few enough that a
     batch's arrays (1 MB of complex64 each) stay in cache: 16 maps of 64 x 128, 8 of
-    64 x 256, 4 of 128 x 256 (the best of 1 to 32 on a 2-core AMD EPYC VM; larger
-    batches were slower). Results do not depend on it."""
+    64 x 256 (the best of 1 to 32 on a 2-core AMD EPYC VM). Maps of 128 x 256 and
+    larger are dominated by arithmetic, not overhead, and gained nothing in batches
+    (benchmarks/simulate.py: 2.25-2.33x the floor in fours, 2.12-2.23x one at a time),
+    so they go one by one. Results do not depend on it."""
     cells = scenario.radar.chirps_per_frame * scenario.radar.samples_per_chirp
-    return max(1, min(32, 2 ** 17 // cells))
+    return 1 if cells >= 2 ** 15 else max(1, min(32, 2 ** 17 // cells))
 
 
 def generate_dataset(scenario: ScenarioConfig, output, *, num_maps: int, seed: int = 0,
