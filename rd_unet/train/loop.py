@@ -162,7 +162,13 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     if cfg.init and not cfg.resume:
         cfg, init_state = _init_from(cfg)
     try:
-        return _train(cfg, device, rank, world, progress and rank == 0, init_state)
+        result = _train(cfg, device, rank, world, progress and rank == 0, init_state)
+        if distributed:
+            # rank 0 writes the last checkpoint and plots while the others are done: a rank
+            # that tears down gloo before its peers can abort ("terminate called without an
+            # active exception", about one run in ten on 2 CPU ranks), so all leave together
+            dist.barrier()
+        return result
     finally:
         if distributed:
             dist.destroy_process_group()
