@@ -94,18 +94,27 @@ def _cmd_train(args):
 def _cmd_evaluate(args):
     from rd_unet.eval.report import EvalConfig, evaluate
 
-    cfg = EvalConfig(pfa=args.pfa, num_maps=args.num_maps, device=args.device, batch_size=args.batch_size)
+    cfg = EvalConfig(pfa=args.pfa, num_maps=args.num_maps, device=args.device, batch_size=args.batch_size,
+                     calibration=args.calibration or "", calibration_maps=args.calibration_maps)
     report = evaluate(args.data, args.model, args.output, cfg, progress=not args.quiet)
     print(f"wrote {Path(args.output) / 'report.md'} and report.json")
     _print_headline(report)
 
 
 def _print_headline(report):
-    methods = report["methods"]
-    print(f"{'method':10s} {'mask SINR gain':>15s} {'Pd@1e-4':>8s} {'Pd@1e-3':>8s} {'AUC':>6s} {'peak err':>9s}")
-    for name, m in methods.items():
-        print(f"{name:10s} {m['mask_sinr_gain_db']:12.2f} dB {m['pd_at_pfa']['1e-4']:8.3f} "
-              f"{m['pd_at_pfa']['1e-3']:8.3f} {m['auc']:6.3f} {m['peak_error_db']:6.2f} dB")
+    from rd_unet.eval.report import verdict
+
+    def f(x, spec):
+        return "   n/a" if x is None else format(x, spec)
+
+    print(verdict(report))
+    print(f"{'method':14s} {'pAUC':>6s} {'Pd@1e-6':>8s} {'Pd@1e-4':>8s} {'Pd@1e-2':>8s} {'peak med':>9s} "
+          f"{'erased':>7s} {'lost':>6s} {'detSNR':>7s}")
+    for name, m in report["methods"].items():
+        pd = m["pd_at_pfa"]
+        print(f"{name:14s} {f(m['partial_auc'], '6.3f')} {f(pd['1e-6'], '8.3f')} {f(pd['1e-4'], '8.3f')} "
+              f"{f(pd['1e-2'], '8.3f')} {f(m['peak_error_db_median'], '6.1f')} dB {f(m['erased_fraction'], '7.3f')} "
+              f"{f(m['lost_fraction'], '6.3f')} {f(m['detection_snr_gain_db'], '+5.1f')} dB")
 
 
 def _cmd_clean(args):
@@ -210,6 +219,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--output", required=True, help="report directory")
     s.add_argument("--pfa", type=float, default=1e-4, help="design Pfa of the operating point")
     s.add_argument("--num-maps", type=int, default=0, help="evaluate the first N maps only (0: all)")
+    s.add_argument("--calibration", default=None, metavar="FILE",
+                   help="dataset whose maps set each method's thresholds (never scored); default: simulate "
+                        "maps of the test file's scenario without targets")
+    s.add_argument("--calibration-maps", type=int, default=0,
+                   help="calibration maps (0: enough cells for Pfa 1e-6, at most 2000)")
     s.add_argument("--batch-size", type=int, default=32)
     s.add_argument("--device", default="auto")
 

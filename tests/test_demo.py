@@ -13,6 +13,8 @@ def test_quick_demo_runs_the_whole_pipeline(tmp_path, capsys):
     headline = json.loads((tmp_path / "headline.json").read_text())
     assert headline["cleaned_maps"] == 8
     assert 0.0 < headline["pd_ceiling_1e-4"] <= 1.0
+    assert "best classical method: " + headline["best_classical"] in out
+    assert isinstance(headline["unet_dominates_best_classical"], bool)
     # a second run reuses the datasets
     assert main(["demo", "--quick", "--output", str(tmp_path), "--quiet"]) == 0
     assert "reusing" in capsys.readouterr().out

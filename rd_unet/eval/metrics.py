@@ -10,6 +10,7 @@ any cell within +-1 of its bins, and false alarms are counted on background cell
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 from scipy.stats import ncx2
 
 
@@ -165,3 +166,96 @@ def tail_ratio_db(power, q: float = 1e-4):
     return float(db(np.quantile(flat, 1 - q)) - db(np.median(flat)))
 
 
+
+
+# ----------------------------------------------------------------------------- per-target honesty
+def erased(output, clean, targets, drop_db: float = 10.0) -> np.ndarray:
+    """(K,) bool: the output's maximum within +-1 cell of a target is more than ``drop_db``
+    below the clean map's peak there (Doppler wraps, range clips)."""
+    out = np.zeros(len(targets), bool)
+    for i, t in enumerate(targets):
+        d, r = int(t["doppler_bin"]), int(t["range_bin"])
+        out[i] = db(neighbourhood_max(output, d, r)[0]) < db(neighbourhood_max(clean, d, r)[0]) - drop_db
+    return out
+
+
+def false_alarm_clusters(alarms) -> int:
+    """Number of 8-connected groups of True cells in a (D, R) map; Doppler wraps, range does not."""
+    labels, n = ndimage.label(alarms, structure=np.ones((3, 3), bool))
+    if n == 0:
+        return 0
+    parent = np.arange(n + 1)
+
+    def root(a):
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    top, bottom = labels[0], labels[-1]
+    r_bins = labels.shape[1]
+    for shift in (-1, 0, 1):       # the last row touches the first, diagonals included
+        lo, hi = max(0, -shift), r_bins - max(0, shift)
+        for a, b in zip(bottom[lo:hi], top[lo + shift:hi + shift]):
+            if a and b:
+                parent[root(a)] = root(b)
+    return len({root(a) for a in range(1, n + 1)})
+
+
+def isotonic_increasing(y, w) -> np.ndarray:
+    """Weighted least-squares non-decreasing fit of y (pool adjacent violators)."""
+    blocks = []        # [value, weight, count]
+    for yi, wi in zip(np.asarray(y, float), np.asarray(w, float)):
+        blocks.append([yi, wi, 1])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            v2, w2, n2 = blocks.pop()
+            v1, w1, n1 = blocks.pop()
+            blocks.append([(v1 * w1 + v2 * w2) / (w1 + w2), w1 + w2, n1 + n2])
+    return np.concatenate([np.full(n, v) for v, _, n in blocks]) if blocks else np.zeros(0)
+
+
+def snr_at_pd(hits, snr_db, pd: float = 0.5, band_db: float = 1.0, min_targets: int = 5) -> float:
+    """The target SNR (dB) at which the Pd-vs-SNR curve reaches ``pd``; NaN if it never does.
+
+    Targets are grouped in ``band_db`` bands (bands with fewer than ``min_targets``
+    targets are left out), the bands' Pd made non-decreasing in SNR by isotonic
+    regression (weights: targets per band), and the first crossing of ``pd`` is
+    interpolated linearly between band centres (the mean SNR of each band's targets).
+    """
+    hits, snr_db = np.asarray(hits, float), np.asarray(snr_db, float)
+    if hits.size == 0:
+        return float("nan")
+    band = np.floor(snr_db / band_db).astype(np.int64)
+    centres, rates, weights = [], [], []
+    for b in np.unique(band):
+        sel = band == b
+        if sel.sum() >= min_targets:
+            centres.append(snr_db[sel].mean())
+            rates.append(hits[sel].mean())
+            weights.append(sel.sum())
+    if not centres:
+        return float("nan")
+    fit = isotonic_increasing(rates, weights)
+    above = np.flatnonzero(fit >= pd)
+    if above.size == 0:
+        return float("nan")
+    i = above[0]
+    if i == 0:
+        return float(centres[0]) if fit[0] == pd else float("nan")   # already above at the lowest band
+    x0, x1, y0, y1 = centres[i - 1], centres[i], fit[i - 1], fit[i]
+    return float(x0 + (pd - y0) * (x1 - x0) / (y1 - y0))
+
+
+def partial_auc(pfa, pd, lo: float = 1e-6, hi: float = 1e-2) -> float:
+    """Area under Pd over log10(Pfa) between ``lo`` and ``hi``, normalised to [0, 1]
+    (trapezoid over the given points, which must cover [lo, hi] in increasing order)."""
+    x, y = np.log10(np.asarray(pfa, float)), np.asarray(pd, float)
+    sel = (x >= np.log10(lo) - 1e-12) & (x <= np.log10(hi) + 1e-12) & np.isfinite(y)
+    x, y = x[sel], y[sel]
+    if x.size < 2:
+        return float("nan")
+    return float(np.sum((y[1:] + y[:-1]) / 2 * np.diff(x)) / (x[-1] - x[0]))
+
+
+def detection_f1(tp: int, fp: int, fn: int) -> float:
+    return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")

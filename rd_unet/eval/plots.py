@@ -50,7 +50,7 @@ def roc_plot(curves: dict, output):
     ax.set_xscale("log")
     ax.set_xlim(1e-6, 1)
     ax.set_ylim(0, 1.02)
-    ax.set_xlabel("probability of false alarm (empirical, per background cell)")
+    ax.set_xlabel("false-alarm rate on the test background (threshold calibrated on other maps)")
     ax.set_ylabel("probability of detection")
     ax.set_title("ROC after CA-CFAR normalisation")
     ax.grid(alpha=0.3, which="both")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from rd_unet.config import NormalizationConfig, UNetConfig, load_scenario
+from rd_unet.config import ClutterSet, NormalizationConfig, UNetConfig, load_scenario, replace_nested
 from rd_unet.eval import baselines, metrics
 from rd_unet.eval.report import EvalConfig, evaluate
 from rd_unet.model.unet import UNet
@@ -79,26 +79,52 @@ def identity_checkpoint(tmp_path_factory):
     return path
 
 
+EVAL = EvalConfig(num_panels=1, calibration_maps=300)
+
+
 def test_identity_scores_zero_gain_and_oracle_near_perfect(tiny_dataset, identity_checkpoint, tmp_path):
-    report = evaluate(tiny_dataset, identity_checkpoint, tmp_path / "rep", EvalConfig(num_panels=1), progress=False)
+    report = evaluate(tiny_dataset, identity_checkpoint, tmp_path / "rep", EVAL, progress=False)
     m = report["methods"]
-    assert set(m) == {"raw", "unet", "median", "wiener", "notch", "oracle"}
+    assert set(m) == {"raw", "unet", "median", "wiener", "notch", "mti3", "notch_median1", "notch_median2",
+                      "notch_median3", "oracle"}
     for key in ("mask_sinr_gain_db", "recon_sinr_gain_db", "strongest_target_gain_db"):
         assert m["raw"][key] == 0.0
         assert abs(m["unet"][key]) < 0.01, key       # identity: no gain
-    assert abs(m["unet"]["pd_at_pfa"]["1e-3"] - m["raw"]["pd_at_pfa"]["1e-3"]) < 0.02
+    # the identity has raw's statistics, so raw's calibrated thresholds and detections
+    for key in ("1e-4", "1e-3", "1e-2"):
+        assert m["unet"]["pd_at_pfa"][key] == pytest.approx(m["raw"]["pd_at_pfa"][key], abs=0.02)
+    assert m["unet"]["detection_snr_gain_db"] in (None, pytest.approx(0.0, abs=0.5))
+    assert m["raw"]["lost_fraction"] == 0.0 and m["raw"]["erased_fraction"] == 0.0
     assert m["oracle"]["auc"] > 0.98 and m["oracle"]["pd_at_pfa"]["1e-3"] > 0.95
     assert abs(m["oracle"]["peak_error_db"]) < 0.01
     for name, method in m.items():
         for key in ("mask_sinr_gain_db", "recon_sinr_gain_db", "strongest_target_gain_db", "peak_error_db",
-                    "auc", "pd_at_pfa", "pd_by_snr_db"):
+                    "auc", "pd_at_pfa", "pd_by_snr_db", "pfa_measured", "partial_auc", "peak_error_db_p10",
+                    "erased_fraction", "lost_fraction", "detection_snr_gain_db", "false_alarm_clusters_per_map",
+                    "f1", "f1_vs_clean_cfar"):
             assert key in method, (name, key)
-        assert set(method["pd_at_pfa"]) == {"1e-3", "1e-4"}
-    # the report renders: JSON round trip, markdown with the table, every figure a PNG
+        assert set(method["pd_at_pfa"]) == set(method["pfa_measured"]) == {"1e-6", "1e-5", "1e-4", "1e-3", "1e-2"}
+        band = method["pd_by_snr_db"]
+        for key in ("peak_error_db_median", "erased_fraction", "lost_fraction"):
+            assert len(band[key]) == len(band["pd"])
+        assert method["peak_error_db_p10"] <= method["peak_error_db_median"]
+    # 300 calibration maps of 32 x 64 cells (614 400) support 1e-4 and up, not 1e-5 or 1e-6
+    assert report["calibration"]["cells"] == 300 * 32 * 64
+    assert m["raw"]["pd_at_pfa"]["1e-6"] is None and set(report["pfa_unsupported"]) == {"1e-6", "1e-5"}
+    assert report["pfa_grid"][0] >= 10 / report["calibration"]["cells"]
+    # dominance is judged point by point against the classical method of highest partial AUC
+    classical = ("raw", "median", "wiener", "notch", "mti3", "notch_median1", "notch_median2", "notch_median3")
+    best = max(classical, key=lambda k: m[k]["partial_auc"])
+    assert report["best_classical"] == best
+    loses = [p for p, u, b in zip(report["pfa_grid"], m["unet"]["pd_at_pfa_grid"], m[best]["pd_at_pfa_grid"]) if u < b]
+    assert report["unet_loses_at_pfa"] == loses and report["unet_dominates_best_classical"] == (not loses)
+    assert report["format"] == "rd_unet.report/2"
+    # the report renders: JSON round trip, markdown with the verdict first, every figure a PNG
     on_disk = json.loads((tmp_path / "rep" / "report.json").read_text())
     assert on_disk["methods"]["raw"]["auc"] == pytest.approx(m["raw"]["auc"])
     md = (tmp_path / "rep" / "report.md").read_text()
-    assert "| oracle |" in md and "matched empirical false-alarm" in md
+    assert "| oracle |" in md and "calibrated on 300" in md
+    assert f"best classical method ({best})" in md.splitlines()[2]
     # the ceiling: a lower Pfa detects less; every method that sees the noise stays below it
     ideal = report["ideal"]["pd_at_pfa"]
     assert 0.0 < ideal["1e-4"] < ideal["1e-3"] < 1.0
@@ -106,6 +132,97 @@ def test_identity_scores_zero_gain_and_oracle_near_perfect(tiny_dataset, identit
     assert "noise-limited ideal detector" in md
     for fig in report["figures"].values():
         assert (tmp_path / "rep" / fig).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_thresholds_are_calibrated_out_of_sample(tiny_dataset, tmp_path):
+    """Thresholds come from maps that are not scored: on the test maps' background the
+    measured Pfa of raw CA-CFAR is near the request, within 4 binomial sigma over the
+    background cells (the test maps are another draw of the same scenario)."""
+    report = evaluate(tiny_dataset, False, tmp_path / "r", EVAL, progress=False)
+    raw = report["methods"]["raw"]
+    n = report["dataset"]["background_cells"]
+    for key, p in (("1e-2", 1e-2), ("1e-3", 1e-3)):
+        assert abs(raw["pfa_measured"][key] - p) < 4 * np.sqrt(p / n) + 1 / n, key
+    assert "unet" not in report["methods"] and "unet_dominates_best_classical" not in report
+
+
+def test_calibration_file_and_lost_and_erased_of_a_flat_output(tiny_dataset, tmp_path):
+    """A method that outputs a flat map detects nothing: every target raw detects at 1e-4
+    is lost, and every target whose clean peak is above 10 (10 dB over the unit noise)
+    is erased."""
+    from rd_unet.data.generate import generate_dataset
+    cal = generate_dataset(load_scenario("tiny"), tmp_path / "cal.h5", num_maps=100, seed=99, progress=False)
+    flat = {"flat": lambda x: np.ones_like(x)}
+    report = evaluate(tiny_dataset, False, tmp_path / "r",
+                      EvalConfig(num_panels=0, calibration=str(cal)), progress=False, extra_methods=flat)
+    assert report["calibration"]["source"] == str(cal) and report["calibration"]["num_maps"] == 100
+    m = report["methods"]
+    assert m["flat"]["pd_at_pfa"]["1e-4"] == 0.0
+    assert m["flat"]["lost_fraction"] == pytest.approx(m["raw"]["pd_at_pfa"]["1e-4"])
+    import h5py
+    with h5py.File(tiny_dataset, "r") as f:
+        clean = f["clean"][()]
+        targets = f["targets"][()]
+    peaks = [metrics.neighbourhood_max(clean[t["map_index"]], int(t["doppler_bin"]), int(t["range_bin"]))[0]
+             for t in targets]
+    assert m["flat"]["erased_fraction"] == pytest.approx(np.mean(np.array(peaks) > 10.0))
+
+
+def test_a_constant_pedestal_cannot_buy_detection_snr_gain(tmp_path):
+    """Adding the noise's own mean power to every output cell lowers the map-averaged
+    mask SINR (a floor-sensitive figure) but leaves the detection SNR gain, a shift of
+    the Pd-vs-SNR curve at calibrated thresholds, within 0.5 dB of zero."""
+    from rd_unet.data.generate import generate_dataset
+    sc = replace_nested(load_scenario("tiny"), clutter=ClutterSet(), **{
+        "targets.count": (4, 6), "targets.snr_db": (-2.0, 22.0), "targets.extended_fraction": 0.0})
+    data = generate_dataset(sc, tmp_path / "t.h5", num_maps=150, seed=5, progress=False)
+    report = evaluate(data, False, tmp_path / "r", EvalConfig(num_panels=0, calibration_maps=300), progress=False,
+                      extra_methods={"pedestal": lambda x: x + 1.0})
+    m = report["methods"]
+    assert m["raw"]["detection_snr_gain_db"] == 0.0
+    assert abs(m["pedestal"]["detection_snr_gain_db"]) < 0.5
+    assert m["pedestal"]["mask_sinr_gain_db"] < -1.0
+
+
+def test_erased_hand_case():
+    clean = np.zeros((16, 20))
+    t = np.concatenate([one_target(2, 3), one_target(8, 10), one_target(15, 17)])
+    for d, r in ((2, 3), (8, 10), (15, 17)):
+        clean[d, r] = 100.0
+    out = clean + 1.0
+    out[7:10, 9:12] = 5.0                        # the middle target: 101 -> 5, 13 dB down
+    out[0, 17] = 100.0                           # the last one's peak moved one Doppler bin, across the wrap
+    out[15, 17] = 1.0
+    assert metrics.erased(out, clean, t).tolist() == [False, True, False]
+
+
+def test_false_alarm_clusters_hand_case():
+    a = np.zeros((10, 12), bool)
+    a[2, 2] = a[3, 3] = True                    # diagonal neighbours: one cluster
+    a[6, 6:9] = True                            # a run: one cluster
+    a[0, 10] = a[9, 11] = True                  # across the Doppler wrap, diagonally: one cluster
+    a[5, 0] = a[5, 11] = True                   # range does not wrap: two clusters
+    assert metrics.false_alarm_clusters(a) == 5
+    assert metrics.false_alarm_clusters(np.zeros((4, 4), bool)) == 0
+
+
+def test_snr_at_pd_recovers_a_known_curve():
+    """Hits drawn from a logistic Pd(SNR) with Pd = 0.5 at 7 dB: 20 000 targets give
+    the crossing within 0.3 dB; a curve that stays below 0.5 gives NaN."""
+    r = np.random.default_rng(0)
+    snr = r.uniform(-5, 25, 20_000)
+    hits = r.random(snr.size) < 1 / (1 + np.exp(-(snr - 7.0) / 1.5))
+    assert metrics.snr_at_pd(hits, snr) == pytest.approx(7.0, abs=0.3)
+    assert np.isnan(metrics.snr_at_pd(hits & (r.random(snr.size) < 0.4), snr))
+
+
+def test_isotonic_fit_and_partial_auc_closed_forms():
+    np.testing.assert_allclose(metrics.isotonic_increasing([1, 3, 2, 4], [1, 1, 1, 1]), [1, 2.5, 2.5, 4])
+    np.testing.assert_allclose(metrics.isotonic_increasing([1, 3, 2], [1, 3, 1]), [1, 2.75, 2.75])
+    pfa = np.logspace(-6, -2, 9)
+    assert metrics.partial_auc(pfa, np.full(9, 0.3)) == pytest.approx(0.3)
+    # Pd rising linearly in log10 Pfa from 0 to 1: area 1/2
+    assert metrics.partial_auc(pfa, np.linspace(0, 1, 9)) == pytest.approx(0.5)
 
 
 @pytest.mark.parametrize("flags, message", [
@@ -126,8 +243,9 @@ def test_evaluate_rejects_bad_settings_before_writing(tiny_dataset, identity_che
 def test_evaluate_cli(tiny_dataset, identity_checkpoint, tmp_path, capsys):
     from rd_unet.cli import main
     assert main(["evaluate", "--data", str(tiny_dataset), "--model", str(identity_checkpoint),
-                 "--output", str(tmp_path / "r"), "--num-maps", "12", "--quiet"]) == 0
-    assert "oracle" in capsys.readouterr().out
+                 "--output", str(tmp_path / "r"), "--num-maps", "12", "--calibration-maps", "100", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "oracle" in out and "best classical method" in out and "notch_median2" in out
     assert main(["evaluate", "--data", str(tmp_path / "none.h5"), "--model", str(identity_checkpoint),
                  "--output", str(tmp_path / "r2")]) == 2
     assert "no such file" in capsys.readouterr().err
