@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/simulate.py
 	$(PY) benchmarks/train.py
 	$(PY) benchmarks/clean.py
+	$(PY) benchmarks/cfar.py
 
 clean-venv:
 	rm -rf $(VENV)

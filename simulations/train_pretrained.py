@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rd_unet import __version__  # noqa: E402
-from rd_unet.config import (NormalizationConfig, TrainConfig, UNetConfig, from_dict, load_scenario,  # noqa: E402
+from rd_unet.config import (ClutterConfig, ClutterSet, NormalizationConfig, TrainConfig, UNetConfig, from_dict, load_scenario,  # noqa: E402
                             replace_nested, to_dict)  # noqa: E402
 from rd_unet.data.generate import generate_dataset  # noqa: E402
 from rd_unet.train.checkpoint import read_checkpoint, save_checkpoint  # noqa: E402
@@ -68,6 +68,12 @@ def mixture(kind: str = "full"):
     ]
     if kind == "base":
         return base
+    if kind == "random":
+        return randomized(48, 60) + [
+            ("noise_only_default", noise_only(default), 150, 2),
+            ("noise_only_automotive", noise_only(automotive), 150, 2),
+            ("noise_only_maritime", noise_only(maritime), 150, 2),
+        ]
     return base + [
         ("automotive_more", automotive, 500, 1),
         ("maritime_more", maritime, 600, 1),
@@ -75,6 +81,60 @@ def mixture(kind: str = "full"):
         ("noise_only_automotive", noise_only(automotive), 150, 2),
         ("noise_only_maritime", noise_only(maritime), 150, 2),
     ]
+
+
+WINDOWS = ("hann", "hamming", "blackman", "rectangular", "chebyshev:60", "chebyshev:80", "taylor:35", "taylor:40")
+
+
+def randomized(num_variants: int, maps_per_variant: int, seed: int = 7):
+    """Domain-randomised scenarios: each variant takes one preset's radar and redraws
+    windows, clutter (kind, strength, Doppler centre and spread, amplitude law),
+    interference, target density and an SNR range reaching below 0 dB. The point is
+    that the model never sees one fixed distribution, so it cannot learn the presets'
+    particulars (issue 15)."""
+    from rd_unet.sim.radar import max_range_m, max_velocity_mps
+
+    rng = np.random.default_rng(seed)
+    presets = [load_scenario(n) for n in ("default", "automotive", "ground_surveillance", "maritime")]
+    out = []
+    for k in range(num_variants):
+        base = presets[k % len(presets)]
+        r_max, v_max = max_range_m(base.radar), max_velocity_mps(base.radar)
+
+        def clutter(p_on, *, moving):
+            if rng.random() > p_on:
+                return ClutterConfig()
+            lo = float(rng.uniform(0.05, 0.5)) * r_max
+            law = str(rng.choice(["rayleigh", "weibull", "k"]))
+            cnr = float(rng.uniform(0.0, 35.0))
+            mean_v = float(rng.uniform(-0.7, 0.7) * v_max) if moving else 0.0
+            spread = float(rng.uniform(0.5, 3.0)) if moving else float(rng.uniform(0.05, 0.5))
+            return ClutterConfig(enabled=True, cnr_db=(cnr, cnr + float(rng.uniform(3.0, 12.0))),
+                                 range_m=(float(rng.uniform(0.0, 0.3)) * r_max if not moving else lo,
+                                          float(rng.uniform(lo + 0.2 * r_max, r_max))),
+                                 range_exponent=float(rng.uniform(0.0, 3.0)) if not moving else 0.0,
+                                 mean_velocity_mps=(mean_v, mean_v + float(rng.uniform(0.0, 2.0))),
+                                 spread_mps=(spread, spread * 1.5),
+                                 ego_velocity_mps=float(rng.uniform(-0.6, 0.6) * v_max)
+                                 if (not moving and rng.random() < 0.35) else 0.0,
+                                 distribution=law, shape=float(rng.uniform(0.6, 2.0)))
+
+        snr_lo = float(rng.uniform(-6.0, 3.0))
+        n_max = int(rng.choice([3, 6, 10, 16, 24]))
+        sc = replace_nested(base, **{
+            "name": f"random_{k}",
+            "radar.range_window": str(rng.choice(WINDOWS)), "radar.doppler_window": str(rng.choice(WINDOWS)),
+            "targets.count": (0, n_max),
+            "targets.snr_db": (snr_lo, snr_lo + float(rng.uniform(18.0, 32.0))),
+            "targets.range_m": (0.02 * r_max, 0.97 * r_max),
+            "targets.velocity_mps": (-0.95 * v_max, 0.95 * v_max),
+            "targets.extended_fraction": float(rng.uniform(0.0, 0.5)),
+            "clutter": ClutterSet(ground=clutter(0.8, moving=False), drifting=clutter(0.3, moving=True),
+                                  volume=clutter(0.3, moving=True)),
+            "interference.enabled": bool(rng.random() < 0.3),
+        })
+        out.append((sc.name, sc, maps_per_variant, 3))
+    return out
 
 
 def crops(noisy, clean, rng, per_map):
@@ -125,7 +185,7 @@ def main():
     p.add_argument("--epochs", type=int, default=200)
     p.add_argument("--patience", type=int, default=6)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    p.add_argument("--mixture", choices=["base", "full"], default="full")
+    p.add_argument("--mixture", choices=["base", "full", "random"], default="full")
     p.add_argument("--init", default=None, help="fine-tune from this checkpoint (stage 2)")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--target-weight", type=float, default=0.0)
