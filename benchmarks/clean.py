@@ -18,10 +18,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _common import machine  # noqa: E402
 
-from rd_unet.clean import clean_files, denoise, load_denoiser  # noqa: E402
+from rd_unet.clean import clean_files
+from rd_unet.model.inference import denoise, load_denoiser  # noqa: E402
 from rd_unet.config import NormalizationConfig, UNetConfig  # noqa: E402
 from rd_unet.model.unet import UNet  # noqa: E402
-from rd_unet.train.checkpoint import save_checkpoint  # noqa: E402
+from rd_unet.model.checkpoint import save_checkpoint  # noqa: E402
 
 CHILD = r"""
 import json, sys, resource
@@ -30,7 +31,7 @@ def peak_mb():
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM"):
             return int(line.split()[1]) / 1024
-import torch; from rd_unet.clean import load_denoiser; load_denoiser(sys.argv[1], "cpu")
+import torch; from rd_unet.model.inference import load_denoiser; load_denoiser(sys.argv[1], "cpu")
 base = peak_mb()
 s = clean_files([sys.argv[2]], sys.argv[3], model=sys.argv[1], device="cpu", batch_size=16, progress=False)
 print(json.dumps({"base_mb": base, "peak_mb": peak_mb(), "maps": s["maps"], "failed": s["failed"]}))

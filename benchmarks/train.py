@@ -19,7 +19,8 @@ from _common import machine  # noqa: E402
 from rd_unet.config import TrainConfig, UNetConfig, load_scenario  # noqa: E402
 from rd_unet.data.generate import generate_dataset  # noqa: E402
 from rd_unet.model.unet import UNet  # noqa: E402
-from rd_unet.train.loop import pick_device, train  # noqa: E402
+from rd_unet.model.inference import pick_device
+from rd_unet.train.loop import train  # noqa: E402
 
 
 def bare_loop(model_cfg, n, batch, d, r, device, amp, epochs):

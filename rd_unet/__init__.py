@@ -7,8 +7,8 @@ __version__ = "0.2.0"
 
 
 def clean_maps(maps, model=None, **kwargs):
-    """Denoise power maps (D, R) or (N, D, R) with a checkpoint; see :func:`rd_unet.clean.clean_maps`."""
-    from rd_unet.clean import clean_maps as _clean_maps
+    """Denoise power maps (D, R) or (N, D, R) with a checkpoint; see :func:`rd_unet.model.inference.clean_maps`."""
+    from rd_unet.model.inference import clean_maps as _clean_maps
     return _clean_maps(maps, model, **kwargs)
 
 

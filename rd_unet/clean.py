@@ -26,63 +26,7 @@ import torch
 from tqdm import tqdm
 
 from rd_unet import __version__
-
-from rd_unet.model.unet import Denoiser
-
-
-def load_denoiser(model=None, device="auto") -> tuple[Denoiser, torch.device, str]:
-    """(denoiser, device, checkpoint path) from a path, a shipped model's name, a Denoiser, or None (default)."""
-    from rd_unet.pretrained import resolve_model
-    from rd_unet.train.checkpoint import load_model
-    from rd_unet.train.loop import pick_device
-    dev = pick_device(device)
-    if isinstance(model, Denoiser):
-        return model.to(dev).eval(), dev, "<in-memory model>"
-    path = resolve_model(model)
-    return load_model(path, dev), dev, str(path)
-
-
-@torch.no_grad()
-def denoise(denoiser: Denoiser, maps: np.ndarray, *, batch_size: int = 16, device=None) -> np.ndarray:
-    """(N, D, R) linear power -> (N, D, R) float32 cleaned power, in batches."""
-    device = device or next(denoiser.parameters()).device
-    out = np.empty(maps.shape, np.float32)
-    for start in range(0, maps.shape[0], batch_size):
-        x = torch.from_numpy(np.ascontiguousarray(maps[start:start + batch_size], np.float32))[:, None].to(device)
-        out[start:start + batch_size] = denoiser(x)[:, 0].cpu().numpy()
-    return out
-
-
-def check_power(maps: np.ndarray, where: str = "maps") -> None:
-    if not np.all(np.isfinite(maps)):
-        raise ValueError(f"{where}: contains non-finite values (NaN or inf)")
-    if np.any(maps < 0):
-        raise ValueError(f"{where}: contains negative values, expected linear power >= 0 "
-                         "(dB data? use --units db; complex? --units complex)")
-
-
-def clean_maps(maps, model=None, *, batch_size: int = 16, device="auto") -> np.ndarray:
-    """Denoise linear power maps.
-
-    Parameters
-    ----------
-    maps : array (D, R) or (N, D, R)
-        Linear power, Doppler first, any size.
-    model : str, Path, Denoiser or None
-        Checkpoint path, shipped model name, or loaded model; None: the shipped default.
-
-    Returns
-    -------
-    array shaped like ``maps``, float32 linear power in the same units.
-    """
-    maps = np.asarray(maps)
-    if maps.ndim not in (2, 3):
-        raise ValueError(f"clean_maps: expected a (D, R) map or (N, D, R) stack, got shape {maps.shape}")
-    check_power(maps)
-    denoiser, dev, _ = load_denoiser(model, device)
-    stack = maps[None] if maps.ndim == 2 else maps
-    out = denoise(denoiser, stack, batch_size=batch_size, device=dev)
-    return out[0] if maps.ndim == 2 else out
+from rd_unet.model.inference import check_power, clean_maps, denoise, load_denoiser  # noqa: F401 (clean_maps: public here too)
 
 
 # ----------------------------------------------------------------------------- files
@@ -462,7 +406,7 @@ def clean_files(inputs, output, *, model=None, units: str = "power", axes: str |
     Never writes into an input; outputs that exist already are skipped unless
     ``overwrite``; a file that fails is reported and the others are still cleaned.
     """
-    from rd_unet.train.checkpoint import file_sha256
+    from rd_unet.model.checkpoint import file_sha256
     if units not in UNITS:
         raise ValueError(f"--units: expected one of {', '.join(UNITS)}, got {units!r}")
     if batch_size < 1:

@@ -34,7 +34,7 @@ def _cmd_merge(args):
 
 def _cmd_show(args):
     from rd_unet.data.hdf5 import open_dataset, read_targets
-    from rd_unet.eval.plots import rd_panels
+    from rd_unet.plots import rd_panels
 
     with open_dataset(args.file) as f:
         n = f["noisy"].shape[0]
@@ -127,7 +127,7 @@ def _cmd_clean(args):
 
 
 def _cmd_models(args):
-    from rd_unet.pretrained import list_models
+    from rd_unet.model.pretrained import list_models
     models = list_models()
     if not models:
         print("no pretrained models are shipped with this installation")

@@ -21,12 +21,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rd_unet.clean import clean_maps, load_denoiser  # noqa: E402
+from rd_unet.model.inference import clean_maps, load_denoiser  # noqa: E402
 from rd_unet.config import ClutterConfig, ClutterSet, TargetConfig, load_scenario, replace_nested  # noqa: E402
 from rd_unet.data.generate import generate_dataset, map_rng  # noqa: E402
 from rd_unet.eval.metrics import tail_ratio_db  # noqa: E402
 from rd_unet.eval.report import EvalConfig, evaluate, verdict  # noqa: E402
-from rd_unet.pretrained import resolve_model  # noqa: E402
+from rd_unet.model.pretrained import resolve_model  # noqa: E402
 from rd_unet.sim import RDSimulator  # noqa: E402
 
 PRESETS = ["default", "automotive", "ground_surveillance", "maritime"]
@@ -86,6 +86,8 @@ def main():
     p.add_argument("--noise-maps", type=int, default=1000,
                    help="noise-only maps per preset: the output's 1e-4 quantile rests on a few let-through cells")
     p.add_argument("--only", nargs="*", default=None, help="evaluate these scenarios only")
+    p.add_argument("--readme", default=None, help="rewrite the shipped model's summary between the README's "
+                                                  "'pretrained-summary' markers")
     args = p.parse_args()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -116,6 +118,38 @@ def main():
         print(f"wrote {args.card}")
     if args.images:
         copy_figures(work / "default", Path(args.images))
+    if args.readme:
+        write_readme_summary(Path(args.readme), results)
+
+
+def readme_summary(results: dict) -> str:
+    """The README's paragraph on the shipped model, from the measured results."""
+    rows = ["| scenario | best classical | U-Net dominates it? | partial AUC U-Net / best | Pd@1e-4 U-Net / best "
+            "| U-Net erased / lost |", "|---|---|---|---|---|---|"]
+    for name, r in results["presets"].items():
+        u, b = r["methods"]["unet"], r["methods"][r["best_classical"]]
+        loses = r["unet_loses_at_pfa"]
+        rows.append(f"| {name} | {r['best_classical']} | "
+                    + ("yes" if r["unet_dominates_best_classical"] else
+                       f"**no**: below it at {len(loses)} of {len(r['pfa_grid'])} Pfa points") + " | "
+                    f"{u['partial_auc']:.3f} / {b['partial_auc']:.3f} | {_f(u['pd_at_pfa']['1e-4'], '.3f')} / "
+                    f"{_f(b['pd_at_pfa']['1e-4'], '.3f')} | {u['erased_fraction']:.0%} / {u['lost_fraction']:.1%} |")
+    dominated = [n for n, r in results["presets"].items() if r["unet_dominates_best_classical"]]
+    return "\n".join([
+        "Measured by `simulations/evaluate_pretrained.py` (thresholds calibrated on unscored maps, "
+        "[docs/metrics.md](docs/metrics.md)); the U-Net dominates the best classical method on "
+        + (", ".join(dominated) if dominated else "none of the scenarios") + ":", ""] + rows)
+
+
+def write_readme_summary(readme: Path, results: dict) -> None:
+    text = readme.read_text()
+    start, end = "<!-- pretrained-summary:start -->", "<!-- pretrained-summary:end -->"
+    if start not in text or end not in text:
+        raise ValueError(f"{readme}: the markers {start} and {end} are missing")
+    head, rest = text.split(start, 1)
+    tail = rest.split(end, 1)[1]
+    readme.write_text(f"{head}{start}\n{readme_summary(results)}\n{end}{tail}")
+    print(f"wrote the summary into {readme}")
 
 
 def copy_figures(report_dir: Path, images: Path) -> None:
@@ -163,7 +197,7 @@ def _stage(card: dict) -> str:
 def model_card(results: dict, model: Path, maps: int, seed: int = 9000, noise_maps: int = 2000) -> str:
     """docs/model-card.md from the measured results and the model's training record."""
     card = json.loads(model.with_suffix(".json").read_text()) if model.with_suffix(".json").is_file() else {}
-    from rd_unet.train.checkpoint import read_checkpoint
+    from rd_unet.model.checkpoint import read_checkpoint
     state = read_checkpoint(model)
     cfg = state["model_config"]
     lines = [

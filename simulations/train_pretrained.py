@@ -40,7 +40,7 @@ from rd_unet import __version__  # noqa: E402
 from rd_unet.config import (ClutterConfig, ClutterSet, NormalizationConfig, TrainConfig, UNetConfig, from_dict, load_scenario,  # noqa: E402
                             replace_nested, to_dict)  # noqa: E402
 from rd_unet.data.generate import generate_dataset  # noqa: E402
-from rd_unet.train.checkpoint import read_checkpoint, save_checkpoint  # noqa: E402
+from rd_unet.model.checkpoint import read_checkpoint, save_checkpoint  # noqa: E402
 from rd_unet.model.unet import UNet  # noqa: E402
 from rd_unet.train.loop import train  # noqa: E402
 from simulations.evaluate_pretrained import noise_only  # noqa: E402

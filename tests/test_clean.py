@@ -11,7 +11,7 @@ from rd_unet import clean as cl
 from rd_unet.cli import main
 from rd_unet.config import NormalizationConfig, UNetConfig
 from rd_unet.model.unet import UNet
-from rd_unet.train.checkpoint import save_checkpoint
+from rd_unet.model.checkpoint import save_checkpoint
 
 EPS = NormalizationConfig().eps
 

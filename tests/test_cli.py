@@ -30,7 +30,7 @@ def test_errors_are_one_line_and_exit_2(tmp_path, capsys):
 
 
 def test_train_from_config_file_with_flag_overrides(tmp_path, tiny_dataset):
-    from rd_unet.train.checkpoint import read_checkpoint
+    from rd_unet.model.checkpoint import read_checkpoint
     cfg = tmp_path / "train.toml"
     cfg.write_text(f'[train]\ndata = "{tiny_dataset}"\noutput = "{tmp_path / "run"}"\nepochs = 5\nbatch_size = 8\n'
                    "[train.model]\ndepth = 2\nbase_channels = 4\n")

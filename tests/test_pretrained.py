@@ -1,13 +1,13 @@
 """The shipped model: present, loadable, and it generalises beyond its training mixture."""
 import numpy as np
 
-from rd_unet.clean import clean_maps, load_denoiser
+from rd_unet.model.inference import clean_maps, load_denoiser
 from rd_unet.config import load_scenario
 from rd_unet.data.generate import map_rng
 from rd_unet.eval import metrics
-from rd_unet.pretrained import list_models, resolve_model
+from rd_unet.model.pretrained import list_models, resolve_model
 from rd_unet.sim import RDSimulator
-from rd_unet.train.checkpoint import read_checkpoint
+from rd_unet.model.checkpoint import read_checkpoint
 from simulations.evaluate_pretrained import noise_only, unseen_scenario
 
 

@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 
 from rd_unet.config import NormalizationConfig
 from rd_unet.data.hdf5 import open_dataset
-from rd_unet.model.normalize import noise_floor, to_network
+from rd_unet.data.normalize import noise_floor, to_network
 
 
 def normalize_pair(noisy: np.ndarray, clean: np.ndarray, cfg: NormalizationConfig):
@@ -73,7 +73,7 @@ class RDMapDataset(Dataset):
 
     def plot(self, i, output):
         """Draw sample i (noisy and clean, dB) to a PNG."""
-        from rd_unet.eval.plots import rd_panels
+        from rd_unet.plots import rd_panels
         f = self._handle()
         j = int(self.indices[i])
         rd_panels({"noisy": f["noisy"][j], "clean": f["clean"][j]}, self.range_m, self.velocity_mps, output)

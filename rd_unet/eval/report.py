@@ -20,8 +20,11 @@ from tqdm import tqdm
 from rd_unet import __version__
 from rd_unet.config import TargetConfig, replace_nested, to_dict
 from rd_unet.data.hdf5 import open_dataset, read_scenario, read_targets, targets_by_map
-from rd_unet.eval import baselines, metrics, plots
+from rd_unet import plots
+from rd_unet.eval import baselines, metrics
 from rd_unet.eval.cfar import ca_alpha, ca_statistic, training_cell_count
+from rd_unet.model.checkpoint import file_sha256
+from rd_unet.model.inference import denoise, load_denoiser
 
 REPORT_FORMAT = "rd_unet.report/2"
 PFA_POINTS = {"1e-6": 1e-6, "1e-5": 1e-5, "1e-4": 1e-4, "1e-3": 1e-3, "1e-2": 1e-2}
@@ -74,8 +77,6 @@ def _json_safe(x):
 # ----------------------------------------------------------------------------- methods
 def build_methods(denoiser, device, cfg: EvalConfig, extra=None) -> dict:
     """name -> function (B, D, R) float64 power -> (B, D, R) power; the oracle is added when scoring."""
-    from rd_unet.clean import denoise
-
     methods = {"raw": lambda x: x}
     if denoiser is not None:
         methods["unet"] = lambda x: denoise(denoiser, x, batch_size=cfg.batch_size, device=device).astype(np.float64)
@@ -364,8 +365,6 @@ def evaluate(data, model, output, cfg: EvalConfig = EvalConfig(), progress: bool
     shipped name, or None for the shipped default; ``False``: no U-Net) and the oracle on
     the test dataset ``data``. ``extra_methods``: more denoisers to score beside them,
     name -> function of a (B, D, R) float64 power stack."""
-    from rd_unet.clean import load_denoiser
-    from rd_unet.train.checkpoint import file_sha256
 
     output = Path(output)
     t_start = time.time()

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rd_unet.config import NormalizationConfig, UNetConfig
-from rd_unet.model.normalize import from_network, noise_floor, to_network
+from rd_unet.data.normalize import from_network, noise_floor, to_network
 from rd_unet.model.parts import DoubleConv, Down, OutConv, Up
 
 

@@ -23,8 +23,9 @@ from tqdm import tqdm
 from rd_unet.config import NormalizationConfig, TrainConfig, UNetConfig, from_dict, to_dict
 from rd_unet.data.dataset import RDMapDataset, load_normalized
 from rd_unet.data.hdf5 import open_dataset
+from rd_unet.model.inference import pick_device
 from rd_unet.model.unet import UNet
-from rd_unet.train.checkpoint import read_checkpoint, save_checkpoint
+from rd_unet.model.checkpoint import read_checkpoint, save_checkpoint
 
 LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss, "huber": F.smooth_l1_loss}
 
@@ -43,21 +44,6 @@ def make_loss(cfg: TrainConfig):
         return per_cell.mean() if reduction == "mean" else per_cell.sum()
 
     return weighted
-
-
-def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
-    """auto: CUDA, then Apple MPS, then CPU."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", local_rank)
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {name}: CUDA is not available on this machine (use auto or cpu)")
-    if name == "cuda":
-        return torch.device("cuda", local_rank)
-    return torch.device(name)
 
 
 def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -176,7 +162,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
 
 def _init_from(cfg: TrainConfig) -> tuple[TrainConfig, dict]:
     """Fine-tuning: the checkpoint's weights, and its model and normalisation configuration."""
-    from rd_unet.pretrained import resolve_model
+    from rd_unet.model.pretrained import resolve_model
 
     try:
         path = resolve_model(cfg.init)
@@ -332,7 +318,7 @@ def _train(cfg: TrainConfig, device, rank, world, progress, init_state=None) -> 
         if writer is not None:
             writer.close()
         if history["epoch"]:
-            from rd_unet.eval.plots import loss_curve_plot
+            from rd_unet.plots import loss_curve_plot
             loss_curve_plot(np.asarray(history["epoch"]) + 1, history["train_loss"], np.asarray(history["val_loss"]),
                             run / "loss_curve.png")
     return {"best_val_loss": best, "best_epoch": best_epoch + 1, "history": history, "run_dir": str(run), "rank": rank}

@@ -152,7 +152,7 @@ def test_torch_dataset_returns_normalised_dicts_and_plots(tiny_dataset, tmp_path
     import torch
 
     from rd_unet.data.dataset import RDMapDataset
-    from rd_unet.model.normalize import from_network, noise_floor
+    from rd_unet.data.normalize import from_network, noise_floor
     ds = RDMapDataset(tiny_dataset, indices=[3, 5])
     item = ds[1]
     assert set(item) == {"noisy", "clean", "index"} and item["index"] == 5

@@ -9,7 +9,7 @@ from rd_unet.eval import baselines, metrics
 from rd_unet.eval.report import EvalConfig, evaluate
 from rd_unet.model.unet import UNet
 from rd_unet.sim.targets import TARGET_DTYPE
-from rd_unet.train.checkpoint import save_checkpoint
+from rd_unet.model.checkpoint import save_checkpoint
 
 
 def one_target(d, r, snr_db=20.0):

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from rd_unet.config import ConfigError, NormalizationConfig, UNetConfig
-from rd_unet.model.normalize import from_network, noise_floor, to_network
+from rd_unet.data.normalize import from_network, noise_floor, to_network
 from rd_unet.model.unet import Denoiser, UNet
 
 SHAPES = [

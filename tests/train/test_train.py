@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from rd_unet.config import TrainConfig, UNetConfig
-from rd_unet.train.checkpoint import CheckpointError, load_model, read_checkpoint
-from rd_unet.train.loop import pick_device, train
+from rd_unet.model.checkpoint import CheckpointError, load_model, read_checkpoint
+from rd_unet.model.inference import pick_device
+from rd_unet.train.loop import train
 
 SMALL = UNetConfig(depth=2, base_channels=4)
 

@@ -1,0 +1,77 @@
+"""Running a denoiser: pick the device, load a checkpoint or a shipped model, apply it
+to maps of any size. Used by ``clean``, ``evaluate`` and the demo alike."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from rd_unet.model.checkpoint import load_model
+from rd_unet.model.pretrained import resolve_model
+from rd_unet.model.unet import Denoiser
+
+
+def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
+    """auto: CUDA, then Apple MPS, then CPU."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", local_rank)
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: CUDA is not available on this machine (use auto or cpu)")
+    if name == "cuda":
+        return torch.device("cuda", local_rank)
+    return torch.device(name)
+
+
+def load_denoiser(model=None, device="auto") -> tuple[Denoiser, torch.device, str]:
+    """(denoiser, device, checkpoint path) from a path, a shipped model's name, a Denoiser, or None (default)."""
+    dev = pick_device(device)
+    if isinstance(model, Denoiser):
+        return model.to(dev).eval(), dev, "<in-memory model>"
+    path = resolve_model(model)
+    return load_model(path, dev), dev, str(path)
+
+
+@torch.no_grad()
+def denoise(denoiser: Denoiser, maps: np.ndarray, *, batch_size: int = 16, device=None) -> np.ndarray:
+    """(N, D, R) linear power -> (N, D, R) float32 cleaned power, in batches."""
+    device = device or next(denoiser.parameters()).device
+    out = np.empty(maps.shape, np.float32)
+    for start in range(0, maps.shape[0], batch_size):
+        x = torch.from_numpy(np.ascontiguousarray(maps[start:start + batch_size], np.float32))[:, None].to(device)
+        out[start:start + batch_size] = denoiser(x)[:, 0].cpu().numpy()
+    return out
+
+
+def check_power(maps: np.ndarray, where: str = "maps") -> None:
+    if not np.all(np.isfinite(maps)):
+        raise ValueError(f"{where}: contains non-finite values (NaN or inf)")
+    if np.any(maps < 0):
+        raise ValueError(f"{where}: contains negative values, expected linear power >= 0 "
+                         "(dB data? use --units db; complex? --units complex)")
+
+
+def clean_maps(maps, model=None, *, batch_size: int = 16, device="auto") -> np.ndarray:
+    """Denoise linear power maps.
+
+    Parameters
+    ----------
+    maps : array (D, R) or (N, D, R)
+        Linear power, Doppler first, any size.
+    model : str, Path, Denoiser or None
+        Checkpoint path, shipped model name, or loaded model; None: the shipped default.
+
+    Returns
+    -------
+    array shaped like ``maps``, float32 linear power in the same units.
+    """
+    maps = np.asarray(maps)
+    if maps.ndim not in (2, 3):
+        raise ValueError(f"clean_maps: expected a (D, R) map or (N, D, R) stack, got shape {maps.shape}")
+    check_power(maps)
+    denoiser, dev, _ = load_denoiser(model, device)
+    stack = maps[None] if maps.ndim == 2 else maps
+    out = denoise(denoiser, stack, batch_size=batch_size, device=dev)
+    return out[0] if maps.ndim == 2 else out
