@@ -26,7 +26,10 @@ import torch
 from tqdm import tqdm
 
 from rd_unet import __version__
-from rd_unet.model.inference import check_power, clean_maps, denoise, load_denoiser  # noqa: F401 (clean_maps: public here too)
+from rd_unet.files import atomic_write_text, commit, is_partial, partial_path
+from rd_unet.maps import db_to_power, power_to_db
+from rd_unet.model.inference import clean_maps, denoise, load_denoiser  # noqa: F401 (clean_maps: public here too)
+from rd_unet.model.unet import Denoiser
 
 
 # ----------------------------------------------------------------------------- files
@@ -77,7 +80,7 @@ def expand_inputs(inputs, output_dir) -> tuple[list[Job], list[tuple[str, str]]]
         path, selector = _split_selector(str(text))
         if path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file()
-                           and not p.name.endswith(".partial" + p.suffix))
+                           and not is_partial(p))
             pairs = [(p, output_dir / p.relative_to(path)) for p in found]
             if not found:
                 failures.append((str(path), "no .h5, .npy, .npz or .mat files in this directory"))
@@ -138,7 +141,7 @@ def to_power(x: np.ndarray, units: str, where: str) -> np.ndarray:
         if big > MAX_ABS_DB:
             raise InputError(f"{where}: --units db but values reach {big:.3g}; decibel power lies within "
                              f"+-{MAX_ABS_DB:g} (linear power? use --units power)")
-        return 10.0 ** (p / 10.0)
+        return db_to_power(p)
     if np.any(p < 0):
         raise InputError(f"{where}: contains negative values, expected {units} >= 0 "
                          "(decibels? use --units db)")
@@ -147,7 +150,7 @@ def to_power(x: np.ndarray, units: str, where: str) -> np.ndarray:
 
 def from_power(p: np.ndarray, units: str) -> np.ndarray:
     if units == "db":
-        return 10.0 * np.log10(np.maximum(p, 1e-30))
+        return power_to_db(p)
     if units == "magnitude":
         return np.sqrt(p)
     return p
@@ -194,14 +197,7 @@ def _provenance(ctx: _Context, source: Path, units: str) -> dict:
 
 
 def _write_sidecar(out: Path, meta: dict) -> None:
-    side = out.with_name(out.name + ".rd_unet.json")
-    tmp = side.with_name(side.name + ".partial")
-    tmp.write_text(json.dumps(meta, indent=2))
-    os.replace(tmp, side)
-
-
-def _tmp_name(out: Path) -> Path:
-    return out.with_name(out.stem + ".partial" + out.suffix)
+    atomic_write_text(out.with_name(out.name + ".rd_unet.json"), json.dumps(meta, indent=2))
 
 
 def _clean_npy(job: Job, tmp: Path, ctx: _Context):
@@ -373,7 +369,7 @@ def _clean_mat(job: Job, tmp: Path, ctx: _Context):
     except Exception as err:  # scipy raises several types for broken files
         raise InputError(f"{job.source}: not a readable MATLAB file ({type(err).__name__}: {err})") from None
     out_vars, cleaned = _clean_named(job, {k: v for k, v in data.items() if not k.startswith("__")}, ctx, "variable")
-    scipy.io.savemat(tmp, out_vars, do_compression=True)
+    scipy.io.savemat(tmp, out_vars, do_compression=True, appendmat=False)
     return {"arrays": cleaned}
 
 
@@ -384,7 +380,7 @@ HANDLERS = {".npy": _clean_npy, ".npz": _clean_npz, ".mat": _clean_mat,
 def clean_file(job: Job, ctx: _Context) -> dict:
     """Clean one input into job.output (atomically). Raises InputError on bad input."""
     job.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(job.output)
+    tmp = partial_path(job.output)
     tmp.unlink(missing_ok=True)                  # a stale leftover of a killed run
     try:
         info = HANDLERS[job.source.suffix.lower()](job, tmp, ctx)
@@ -392,7 +388,7 @@ def clean_file(job: Job, ctx: _Context) -> dict:
             meta = _provenance(ctx, job.source, ctx.units)
             meta["arrays"] = info["arrays"]
             _write_sidecar(job.output, meta)      # before the rename: a complete output has its sidecar
-        os.replace(tmp, job.output)
+        commit(tmp, job.output)
         return info
     except BaseException:
         tmp.unlink(missing_ok=True)

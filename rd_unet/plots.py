@@ -8,8 +8,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
+from rd_unet.maps import power_to_db  # noqa: E402
+
+DISPLAY_FLOOR = 1e-3        # -30 dB re the noise: the floor of every displayed map
+
+
 def _db(power):
-    return 10 * np.log10(np.maximum(power, 1e-3))
+    return power_to_db(power, DISPLAY_FLOOR)
 
 
 def rd_panels(maps: dict, range_m, velocity_mps, output, *, targets=None, title="", vmin_db=-10.0, vmax_db=None):

@@ -18,6 +18,7 @@ import numpy as np
 
 from rd_unet import __version__
 from rd_unet.config import ScenarioConfig, to_json
+from rd_unet.files import commit, partial_path
 from rd_unet.sim import radar as rd
 from rd_unet.sim.targets import TARGET_DTYPE
 
@@ -28,10 +29,6 @@ MAP_DATASETS = ("noisy", "clean", "noisy_complex", "clean_complex")
 
 class DatasetFormatError(ValueError):
     """A file is not a readable rd_unet dataset; the message names the file and the problem."""
-
-
-def partial_path(path: Path) -> Path:
-    return path.with_name(path.name + ".partial")
 
 
 class DatasetWriter:
@@ -121,7 +118,7 @@ class DatasetWriter:
             raise RuntimeError(f"{self.path}: wrote {self.count} of {self.num_maps} maps")
         self.checkpoint()
         self.file.close()
-        os.replace(self.tmp, self.path)
+        commit(self.tmp, self.path)
         return self.path
 
     def close(self) -> None:
@@ -245,5 +242,5 @@ def merge_shards(shards, output, *, copy: bool = False, overwrite: bool = False)
             with h5py.File(p, "r") as f:
                 tables.append(read_targets(f))
         out.create_dataset("targets", data=np.concatenate(tables), maxshape=(None,), chunks=(1024,))
-    os.replace(tmp, output)
+    commit(tmp, output)
     return output

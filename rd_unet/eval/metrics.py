@@ -13,44 +13,32 @@ import numpy as np
 from scipy import ndimage
 from scipy.stats import ncx2
 
-
-def neighbourhood_max(x, d, r):
-    """Max of x (D, R) within +-1 cell of (d, r): Doppler wraps, range clips."""
-    d_bins, r_bins = x.shape
-    rows = np.arange(d - 1, d + 2) % d_bins
-    block = x[rows][:, max(r - 1, 0):min(r + 2, r_bins)]
-    return block.max(), block
+from rd_unet.maps import neighbourhood, neighbourhood_max, power_to_db
 
 
 def peak_cells(clean, targets):
     """(K, 2) int array of each target's peak cell (doppler, range) in the clean map."""
-    out = np.zeros((len(targets), 2), int)
-    d_bins, r_bins = clean.shape
-    for i, t in enumerate(targets):
-        d, r = int(t["doppler_bin"]), int(t["range_bin"])
-        rows = np.arange(d - 1, d + 2) % d_bins
-        cols = np.arange(max(r - 1, 0), min(r + 2, r_bins))
-        block = clean[np.ix_(rows, cols)]
-        a, b = np.unravel_index(np.argmax(block), block.shape)
-        out[i] = rows[a], cols[b]
-    return out
+    rows, cols, _ = neighbourhood(targets["doppler_bin"], targets["range_bin"], clean.shape)
+    block = np.asarray(clean)[rows, cols].reshape(len(targets), -1)                 # (K, 9)
+    best = np.argmax(block, axis=1)
+    a, b = np.unravel_index(best, (rows.shape[1], cols.shape[2]))
+    k = np.arange(len(targets))
+    return np.stack([rows[k, a, 0], cols[k, 0, b]], -1).astype(int).reshape(-1, 2)
 
 
 def cell_masks(shape, targets, range_bin_m, velocity_bin_mps, guard: int = 3):
-    """(target_mask, background_mask), bool (D, R): peak bins and cells beyond the guard ring."""
-    d_bins, r_bins = shape
+    """(target_mask, background_mask), bool (D, R): cells near targets, and cells beyond the guard ring
+    (``guard`` cells plus half the target's extent, Doppler wrapping)."""
     near = np.zeros(shape, bool)
     for t in targets:
         ext_r = int(np.ceil(t["extent_range_m"] / (2 * range_bin_m))) if range_bin_m else 0
         ext_d = int(np.ceil(t["extent_velocity_mps"] / (2 * velocity_bin_mps))) if velocity_bin_mps else 0
-        gd, gr = guard + ext_d, guard + ext_r
-        rows = np.arange(t["doppler_bin"] - gd, t["doppler_bin"] + gd + 1) % d_bins
-        near[np.ix_(rows, np.arange(max(t["range_bin"] - gr, 0), min(t["range_bin"] + gr + 1, r_bins)))] = True
+        rows, cols, _ = neighbourhood(t["doppler_bin"], t["range_bin"], shape, (guard + ext_d, guard + ext_r))
+        near[rows[0], cols[0]] = True
     return near, ~near
 
 
-def db(x):
-    return 10 * np.log10(np.maximum(x, 1e-30))
+db = power_to_db
 
 
 def snr_metrics(power, clean, targets, peaks, background):
@@ -72,8 +60,7 @@ def snr_metrics(power, clean, targets, peaks, background):
 
 def target_scores(score_map, targets):
     """Each target's detection score: the max of the score map within +-1 cell of its bins."""
-    return np.array([neighbourhood_max(score_map, int(t["doppler_bin"]), int(t["range_bin"]))[0]
-                     for t in targets])
+    return neighbourhood_max(score_map, targets["doppler_bin"], targets["range_bin"])
 
 
 def ideal_pd(clean, targets, pfa: float) -> np.ndarray:
@@ -106,12 +93,9 @@ def ideal_pd(clean, targets, pfa: float) -> np.ndarray:
         raise ValueError(f"pfa: expected a probability in (0, 1), got {pfa!r}")
     if len(targets) == 0:
         return np.zeros(0)
-    d_bins, r_bins = clean.shape
-    offsets = np.arange(-1, 2)
-    rows = (np.asarray(targets["doppler_bin"], np.int64)[:, None, None] + offsets[:, None]) % d_bins   # (K, 3, 1)
-    cols = np.asarray(targets["range_bin"], np.int64)[:, None, None] + offsets                         # (K, 1, 3)
-    inside = (cols >= 0) & (cols < r_bins)              # range does not wrap: edge targets have 6 cells
-    power = np.asarray(clean, np.float64)[rows, np.clip(cols, 0, r_bins - 1)]                       # (K, 3, 3)
+    # range does not wrap: edge targets have 6 cells
+    rows, cols, inside = neighbourhood(targets["doppler_bin"], targets["range_bin"], clean.shape)
+    power = np.asarray(clean, np.float64)[rows, cols]                                               # (K, 3, 3)
     miss = np.where(inside, ncx2.cdf(-2.0 * np.log(pfa), 2, 2.0 * power), 1.0)
     return 1.0 - miss.reshape(len(targets), 9).prod(axis=1)
 
@@ -172,11 +156,8 @@ def tail_ratio_db(power, q: float = 1e-4):
 def erased(output, clean, targets, drop_db: float = 10.0) -> np.ndarray:
     """(K,) bool: the output's maximum within +-1 cell of a target is more than ``drop_db``
     below the clean map's peak there (Doppler wraps, range clips)."""
-    out = np.zeros(len(targets), bool)
-    for i, t in enumerate(targets):
-        d, r = int(t["doppler_bin"]), int(t["range_bin"])
-        out[i] = db(neighbourhood_max(output, d, r)[0]) < db(neighbourhood_max(clean, d, r)[0]) - drop_db
-    return out
+    d, r = targets["doppler_bin"], targets["range_bin"]
+    return power_to_db(neighbourhood_max(output, d, r)) < power_to_db(neighbourhood_max(clean, d, r)) - drop_db
 
 
 def false_alarm_clusters(alarms) -> int:

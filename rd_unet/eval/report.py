@@ -22,6 +22,7 @@ from rd_unet.config import TargetConfig, replace_nested, to_dict
 from rd_unet.data.hdf5 import open_dataset, read_scenario, read_targets, targets_by_map
 from rd_unet import plots
 from rd_unet.eval import baselines, metrics
+from rd_unet.files import atomic_write_text
 from rd_unet.eval.cfar import ca_alpha, ca_statistic, training_cell_count
 from rd_unet.model.checkpoint import file_sha256
 from rd_unet.model.inference import denoise, load_denoiser
@@ -192,8 +193,7 @@ def _score_map(s: _Scores, out, stat, clean, t, peaks, background, op_threshold,
     s.clusters += metrics.false_alarm_clusters(alarms)
     s.op_false_cells += int(alarms.sum())
     det = stat > design_alpha
-    s.design["hits"] += int(sum(metrics.neighbourhood_max(det, int(x["doppler_bin"]), int(x["range_bin"]))[0]
-                                for x in t))
+    s.design["hits"] += int(metrics.target_scores(det, t).sum())
     s.design["false_alarms"] += int((det & background).sum())
     s.design["tp"] += int((det & clean_det).sum())
     s.design["fp"] += int((det & ~clean_det).sum())
@@ -414,8 +414,8 @@ def evaluate(data, model, output, cfg: EvalConfig = EvalConfig(), progress: bool
     report["figures"] = render_figures(report, curves, edges, panels, range_m, velocity_mps, output)
     report["seconds"] = round(time.time() - t_start, 1)
     report = _json_safe(report)
-    _atomic_write(output / "report.json", json.dumps(report, indent=2))
-    _atomic_write(output / "report.md", render_markdown(report))
+    atomic_write_text(output / "report.json", json.dumps(report, indent=2))
+    atomic_write_text(output / "report.md", render_markdown(report))
     return report
 
 
@@ -436,12 +436,6 @@ def render_figures(report, curves, edges, panels, range_m, velocity_mps, output:
                          output / "snr_gain.png")
     figures.update({"roc": "roc.png", "pd_vs_snr": "pd_vs_snr.png", "snr_gain": "snr_gain.png"})
     return figures
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _fmt(x, spec="{:.2f}"):

@@ -8,12 +8,12 @@ A checkpoint is a dict with ``model`` (state dict), ``optimizer``, ``scaler``,
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import torch
 
 from rd_unet import __version__
+from rd_unet.files import commit, partial_path
 from rd_unet.config import NormalizationConfig, UNetConfig, from_dict, to_dict
 from rd_unet.model.unet import Denoiser, UNet
 
@@ -27,7 +27,7 @@ class CheckpointError(ValueError):
 def save_checkpoint(path, *, model, model_config: UNetConfig, normalization: NormalizationConfig,
                     optimizer=None, scaler=None, step=0, epoch=-1, best_val_loss=float("inf"),
                     train_config=None, history=None, extra=None) -> Path:
-    """Write atomically: to ``path.partial``, then rename."""
+    """Write atomically (rd_unet.files: ``path.partial``, then rename)."""
     path = Path(path)
     state = {
         "format": CHECKPOINT_FORMAT,
@@ -44,10 +44,9 @@ def save_checkpoint(path, *, model, model_config: UNetConfig, normalization: Nor
         "history": history or {},
         "extra": extra or {},
     }
-    tmp = path.with_name(path.name + ".partial")
+    tmp = partial_path(path)
     torch.save(state, tmp)
-    os.replace(tmp, path)
-    return path
+    return commit(tmp, path)
 
 
 def read_checkpoint(path, map_location="cpu") -> dict:

@@ -26,6 +26,7 @@ import numpy as np
 import scipy.fft
 
 from rd_unet.config import ConfigError, ScenarioConfig
+from rd_unet.maps import neighbourhood, power_to_db
 from rd_unet.sim import radar as rd
 from rd_unet.sim.clutter import ClutterModel
 from rd_unet.sim.noise import complex_normal_from_bits, unit_phasors
@@ -66,8 +67,7 @@ class RDSimulator:
         self.n_r, self.n_d = r.samples_per_chirp, r.chirps_per_frame
         self.range_window = rd.window(r.range_window, self.n_r)
         self.doppler_window = rd.window(r.doppler_window, self.n_d)
-        noise_gain = (self.range_window ** 2).sum() * (self.doppler_window ** 2).sum()
-        self._scale = 1.0 / np.sqrt(noise_gain)
+        self._scale = 1.0 / np.sqrt(rd.window_gains(self.range_window, self.doppler_window)[1])
         # Multiplying chirp m by exp(j 2 pi (D//2) m / D) shifts the Doppler spectrum by
         # D//2 bins: the FFT's output then has zero velocity at bin D//2 (no fftshift).
         m, n = np.arange(self.n_d), np.arange(self.n_r)
@@ -267,20 +267,11 @@ def peak_db(power: np.ndarray, doppler_bin, range_bin, map_index=None) -> np.nda
     ``power``: one (D, R) map, or a (B, D, R) stack with ``map_index`` naming each
     target's map. Doppler wraps around (it is periodic); range is clipped at the map's edges.
     """
-    d_bins, r_bins = power.shape[-2:]
     if len(doppler_bin) == 0:
         return np.zeros(0)
-    rows = (np.asarray(doppler_bin)[:, None] + _NEIGHBOURS[0]) % d_bins                   # (K, 9)
-    # clipping at the range edges repeats the edge cell, which cannot change a maximum
-    cols = np.minimum(np.maximum(np.asarray(range_bin)[:, None] + _NEIGHBOURS[1], 0), r_bins - 1)
-    flat = rows * r_bins + cols
-    if map_index is not None:
-        flat += (np.asarray(map_index) * (d_bins * r_bins))[:, None]
-    block = power.ravel().take(flat)
-    return 10 * np.log10(np.maximum(block.max(axis=1), 1e-30))
-
-
-_NEIGHBOURS = np.stack(np.meshgrid(np.arange(-1, 2), np.arange(-1, 2), indexing="ij")).reshape(2, 9)
+    rows, cols, _ = neighbourhood(doppler_bin, range_bin, power.shape)
+    block = power[rows, cols] if map_index is None else power[np.asarray(map_index)[:, None, None], rows, cols]
+    return power_to_db(block.reshape(len(rows), -1).max(axis=1))
 
 
 def simulate_map(scenario: ScenarioConfig, rng: np.random.Generator, *, store_complex: bool = False) -> SimulatedMap:

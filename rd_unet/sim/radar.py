@@ -94,6 +94,13 @@ def window(spec: str, n: int) -> np.ndarray:
     raise ValueError(f"unknown window {spec!r}")
 
 
+def window_gains(range_window: np.ndarray, doppler_window: np.ndarray) -> tuple[float, float]:
+    """(coherent amplitude gain, noise power gain) of the 2-D windowed FFT:
+    ``sum(w_r) sum(w_d)`` for an on-bin tone, ``sum(w_r^2) sum(w_d^2)`` for white noise."""
+    return (float(range_window.sum() * doppler_window.sum()),
+            float((range_window ** 2).sum() * (doppler_window ** 2).sum()))
+
+
 def describe(radar: RadarConfig) -> dict:
     """The derived quantities users check first, in SI units."""
     return {

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from rd_unet.config import TargetConfig
+from rd_unet.sim.radar import window_gains
 
 TARGET_DTYPE = np.dtype([
     ("map_index", np.int64),
@@ -34,9 +35,8 @@ def amplitude_per_sample(snr_lin, range_window: np.ndarray, doppler_window: np.n
     With windows w_r, w_d the peak is |a|^2 (sum w_r)^2 (sum w_d)^2 and the cell noise
     sum(w_r^2) sum(w_d^2); the map is divided by the square root of the latter.
     """
-    coherent = range_window.sum() * doppler_window.sum()
-    noise = np.sqrt((range_window ** 2).sum() * (doppler_window ** 2).sum())
-    return np.sqrt(snr_lin) * noise / coherent
+    coherent, noise = window_gains(range_window, doppler_window)
+    return np.sqrt(snr_lin) * np.sqrt(noise) / coherent
 
 
 def swerling_power(rng: np.random.Generator, swerling: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import math
 import os
 import time
@@ -23,6 +24,7 @@ from tqdm import tqdm
 from rd_unet.config import NormalizationConfig, TrainConfig, UNetConfig, from_dict, to_dict
 from rd_unet.data.dataset import RDMapDataset, load_normalized
 from rd_unet.data.hdf5 import open_dataset
+from rd_unet.files import atomic_write_text
 from rd_unet.model.inference import pick_device
 from rd_unet.model.unet import UNet
 from rd_unet.model.checkpoint import read_checkpoint, save_checkpoint
@@ -344,11 +346,10 @@ def evaluate_loss(net, data: _Data, cfg: TrainConfig, device, rank, world, memor
 
 
 def _write_csv(path: Path, history: dict) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    with open(tmp, "w", newline="") as fh:
-        w = csv.writer(fh)
-        keys = list(history)
-        w.writerow(keys)
-        for row in zip(*(history[k] for k in keys)):
-            w.writerow([f"{v:.6g}" if isinstance(v, float) else v for v in row])
-    os.replace(tmp, path)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    keys = list(history)
+    w.writerow(keys)
+    for row in zip(*(history[k] for k in keys)):
+        w.writerow([f"{v:.6g}" if isinstance(v, float) else v for v in row])
+    atomic_write_text(path, buf.getvalue())
