@@ -48,6 +48,9 @@ def make_loss(cfg: TrainConfig):
     return weighted
 
 
+_clock = time.monotonic        # the training clock (a test can replace it)
+
+
 def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0]))
 
@@ -82,6 +85,7 @@ class _Data:
 
     def __init__(self, path, indices, cfg: TrainConfig, device, in_memory: bool):
         self.n = len(indices)
+        self.indices = indices
         self.tensors = None
         self.dataset = None
         if in_memory:
@@ -179,151 +183,238 @@ def _init_from(cfg: TrainConfig) -> tuple[TrainConfig, dict]:
     return dataclasses.replace(cfg, init=str(path), model=model_cfg, normalization=norm_cfg), state
 
 
+@dataclasses.dataclass
+class _Run:
+    """Everything one training run carries from epoch to epoch."""
+
+    cfg: TrainConfig
+    device: torch.device
+    rank: int
+    world: int
+    progress: bool
+    dir: Path
+    train_data: _Data
+    val_data: _Data | None
+    model: torch.nn.Module
+    net: torch.nn.Module                 # the model as trained: DDP and/or compiled
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    loss_fn: object
+    autocast: object
+    memory_format: torch.memory_format
+    per_rank: int                        # maps each rank takes per epoch (the same on every rank)
+    steps_per_epoch: int
+    planned_epochs: int                  # shortened by a time limit; the schedule ends with it
+    writer: object = None
+    started: float = 0.0                 # _clock() at the start, less the time of earlier sessions
+    elapsed_s: float | None = None       # training time so far, across --resume
+    timed_from_start: bool = True        # False: resumed from a checkpoint that did not record it
+    start_epoch: int = 0
+    step: int = 0
+    best: float = float("inf")
+    best_epoch: int = -1
+    history: dict = dataclasses.field(default_factory=lambda: {k: [] for k in HISTORY_KEYS})
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps_per_epoch * self.planned_epochs
+
+
+HISTORY_KEYS = ("epoch", "train_loss", "val_loss", "lr", "maps_per_s")
+
+
 def _train(cfg: TrainConfig, device, rank, world, progress, init_state=None) -> dict:
-    run = Path(cfg.output)
+    run = _setup(cfg, device, rank, world, progress, init_state)
+    if cfg.resume:
+        _resume(run)
+    run.started = _clock() - (run.elapsed_s or 0.0)
+    for epoch in range(run.start_epoch, cfg.epochs):
+        if epoch >= run.planned_epochs:          # a time limit shortened the plan
+            break
+        train_loss, maps_per_s = _train_epoch(run, epoch)
+        # the model itself, not its DDP wrapper: ranks may hold different numbers of
+        # validation maps, and a wrapper's forward could wait for its peers
+        val_loss = (evaluate_loss(run.model, run.val_data, cfg, device, rank, world, run.memory_format, run.autocast)
+                    if run.val_data else float("nan"))
+        run.elapsed_s = _clock() - run.started
+        _record_epoch(run, epoch, train_loss, val_loss, maps_per_s)
+        if _should_stop(run, epoch):
+            break
+    return _finish(run)
+
+
+def _setup(cfg: TrainConfig, device, rank, world, progress, init_state) -> _Run:
+    """Data, model, optimiser and the step plan; every rank gets the same number of steps."""
+    run_dir = Path(cfg.output)
     if rank == 0:
-        run.mkdir(parents=True, exist_ok=True)
+        run_dir.mkdir(parents=True, exist_ok=True)
     train_idx, val_spec, nbytes = _split(cfg)
+    if len(train_idx) < world:
+        raise ValueError(f"{cfg.data}: {len(train_idx)} training maps for {world} processes; need one per process")
     in_memory = cfg.in_memory in ("yes", "gpu") or (cfg.in_memory == "auto" and nbytes < 0.3 * _available_ram())
     train_data = _Data(cfg.data, train_idx, cfg, device, in_memory)
     val_data = _Data(val_spec[0], val_spec[1], cfg, device, in_memory) if val_spec is not None else None
-
     torch.manual_seed(cfg.seed)
     model = UNet(cfg.model)
     if init_state is not None:
         model.load_state_dict(init_state["model"])
-    model = model.to(device)
     cuda = device.type == "cuda"
     memory_format = torch.channels_last if (cuda and cfg.channels_last) else torch.contiguous_format
-    model = model.to(memory_format=memory_format)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    amp_dtype = torch.bfloat16
+    model = model.to(device).to(memory_format=memory_format)
     use_amp = cfg.amp and cuda
-    scaler = torch.amp.GradScaler(device.type, enabled=use_amp and amp_dtype == torch.float16)
-    steps_per_epoch = math.ceil(len(train_idx) / world / cfg.batch_size)
-    if cfg.max_steps_per_epoch:
-        steps_per_epoch = min(steps_per_epoch, cfg.max_steps_per_epoch)
-    total_steps = steps_per_epoch * cfg.epochs
-
-    start_epoch, step, best, best_epoch = 0, 0, float("inf"), -1
-    history = {"epoch": [], "train_loss": [], "val_loss": [], "lr": [], "maps_per_s": []}
-    last = run / "last.pt"
-    if cfg.resume:
-        if not last.is_file():
-            raise ValueError(f"--resume: {last} does not exist (nothing to resume)")
-        state = read_checkpoint(last, map_location=device)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        start_epoch, step = state["epoch"] + 1, state["step"]
-        best, history = state["best_val_loss"], state["history"]
-        best_epoch = state["extra"].get("best_epoch", -1)
-
     net = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
     if cfg.compile:
         net = torch.compile(net)
-    loss_fn = make_loss(cfg)
-    autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if use_amp else nullcontext
+    # like DistributedSampler(drop_last=True): the maps that do not divide among the ranks
+    # sit out this epoch (the permutation changes every epoch, so none is left out for good)
+    per_rank = len(train_idx) // world
+    steps = math.ceil(per_rank / cfg.batch_size)
+    if cfg.max_steps_per_epoch:
+        steps = min(steps, cfg.max_steps_per_epoch)
+    return _Run(cfg=cfg, device=device, rank=rank, world=world, progress=progress, dir=run_dir,
+                train_data=train_data, val_data=val_data, model=model, net=net,
+                optimizer=torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay),
+                scaler=torch.amp.GradScaler(device.type, enabled=False),     # bf16 autocast needs no scaling
+                loss_fn=make_loss(cfg),
+                autocast=(lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if use_amp else nullcontext,
+                memory_format=memory_format, per_rank=per_rank, steps_per_epoch=steps, planned_epochs=cfg.epochs,
+                writer=_tensorboard(run_dir) if rank == 0 else None)
 
-    writer = None
-    if rank == 0:
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-            writer = SummaryWriter(str(run / "tensorboard"))
-        except ImportError:   # tensorboard is an optional dependency
-            writer = None
 
-    started = time.monotonic()
-    planned_epochs = cfg.epochs
-    for epoch in range(start_epoch, cfg.epochs):
-        if epoch >= planned_epochs:      # a time limit shortened the plan
-            break
-        g = _epoch_generator(cfg.seed, epoch)
-        order = torch.randperm(len(train_idx), generator=g)[rank::world][:steps_per_epoch * cfg.batch_size]
-        net.train()
-        t0, seen, loss_sum = time.perf_counter(), 0, torch.zeros((), device=device)
-        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step", disable=not progress,
-                   leave=False)
-        for x, y in train_data.batches(order, cfg.batch_size, cfg.num_workers):
-            x, y = _augment(x, y, cfg, g)
-            x = x.to(device, non_blocking=True).contiguous(memory_format=memory_format)   # (B, 1, D, R)
-            y = y.to(device, non_blocking=True)
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(step, total_steps, cfg.lr)
-            with autocast():
-                loss = loss_fn(net(x).float(), y)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            step += 1
-            seen += x.shape[0]
-            loss_sum += loss.detach() * x.shape[0]
-            if progress and step % 5 == 0:
-                bar.set_postfix(loss=f"{loss.item():.4f}", maps_s=f"{seen * world / (time.perf_counter() - t0):.0f}")
-            bar.update()
-        bar.close()
-        stats = torch.stack([loss_sum, torch.tensor(float(seen), device=device)])
-        if world > 1:
-            dist.all_reduce(stats)
-        train_loss = float(stats[0] / stats[1])
-        maps_per_s = float(stats[1]) / (time.perf_counter() - t0)
-        val_loss = evaluate_loss(net, val_data, cfg, device, rank, world, memory_format, autocast) if val_data else float("nan")
-        monitor = val_loss if math.isfinite(val_loss) else train_loss
-        for k, v in (("epoch", epoch), ("train_loss", train_loss), ("val_loss", val_loss),
-                     ("lr", optimizer.param_groups[0]["lr"]), ("maps_per_s", maps_per_s)):
-            history[k].append(v)
-        if rank == 0:
-            improved = monitor < best
-            if improved:
-                best, best_epoch = monitor, epoch
-            common = dict(model=model, model_config=cfg.model, normalization=cfg.normalization, optimizer=optimizer,
-                          scaler=scaler, step=step, epoch=epoch, best_val_loss=best, train_config=cfg,
-                          history=history, extra={"best_epoch": best_epoch})
-            save_checkpoint(last, **common)
-            if improved:
-                save_checkpoint(run / "best.pt", **common)
-            _write_csv(run / "metrics.csv", history)
-            if writer is not None:
-                writer.add_scalar("loss/train", train_loss, epoch)
-                writer.add_scalar("loss/val", val_loss, epoch)
-                writer.add_scalar("lr", history["lr"][-1], epoch)
-                writer.add_scalar("maps_per_s", maps_per_s, epoch)
-            if progress:
-                tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}: train {train_loss:.4f}  val {val_loss:.4f}  "
-                           f"{maps_per_s:.0f} maps/s" + ("  (best)" if improved else ""))
-        # stopping rules, decided identically on every rank (history is all-reduced)
-        best_so_far = int(np.nanargmin([v if math.isfinite(v) else t for v, t in
-                                        zip(history["val_loss"], history["train_loss"])]))
-        if cfg.patience and len(history["epoch"]) - 1 - best_so_far >= cfg.patience:
-            if progress:
-                tqdm.write(f"stopping: no improvement for {cfg.patience} epochs")
-            break
-        if cfg.time_limit_min:
-            # plan the learning-rate schedule to end with the time budget: the number of
-            # epochs that fit, from the slowest rank's measured epoch time
-            elapsed = torch.tensor(time.monotonic() - started)
-            if world > 1:
-                dist.all_reduce(elapsed, op=dist.ReduceOp.MAX)
-            done = epoch + 1 - start_epoch
-            fit = start_epoch + int(cfg.time_limit_min * 60 / (float(elapsed) / done))
-            planned_epochs = max(epoch + 1, min(cfg.epochs, fit))
-            total_steps = steps_per_epoch * planned_epochs
-            if epoch + 1 >= planned_epochs and epoch + 1 < cfg.epochs:
-                if progress:
-                    tqdm.write(f"stopping: time limit of {cfg.time_limit_min:g} min reached")
-                break
-    if rank == 0:
-        if writer is not None:
-            writer.close()
-        if history["epoch"]:
+def _tensorboard(run_dir: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:   # tensorboard is an optional dependency
+        return None
+    return SummaryWriter(str(run_dir / "tensorboard"))
+
+
+def _resume(run: _Run) -> None:
+    """Continue from last.pt: weights, optimiser, step, history and the planned schedule."""
+    last = run.dir / "last.pt"
+    if not last.is_file():
+        raise ValueError(f"--resume: {last} does not exist (nothing to resume)")
+    state = read_checkpoint(last, map_location=run.device)
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    if state.get("scaler"):
+        run.scaler.load_state_dict(state["scaler"])
+    run.start_epoch, run.step = state["epoch"] + 1, state["step"]
+    run.best, run.history = state["best_val_loss"], state["history"]
+    run.best_epoch = state["extra"].get("best_epoch", -1)
+    # a time-limited run planned fewer epochs: the learning-rate schedule continues that plan
+    planned = state["extra"].get("planned_epochs")
+    if planned:
+        run.planned_epochs = min(run.cfg.epochs, planned)
+    run.elapsed_s = state["extra"].get("elapsed_s")
+    run.timed_from_start = run.elapsed_s is not None
+
+
+def _train_epoch(run: _Run, epoch: int) -> tuple[float, float]:
+    """One pass over this rank's share of a fresh permutation; (mean loss, maps/s) over all ranks."""
+    cfg, device = run.cfg, run.device
+    g = _epoch_generator(cfg.seed, epoch)
+    perm = torch.randperm(len(run.train_data.indices), generator=g)[:run.per_rank * run.world]
+    order = perm[run.rank::run.world][:run.steps_per_epoch * cfg.batch_size]
+    run.net.train()
+    t0, seen, loss_sum = time.perf_counter(), 0, torch.zeros((), device=device)
+    bar = tqdm(total=run.steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step",
+               disable=not run.progress, leave=False)
+    for x, y in run.train_data.batches(order, cfg.batch_size, cfg.num_workers):
+        x, y = _augment(x, y, cfg, g)
+        x = x.to(device, non_blocking=True).contiguous(memory_format=run.memory_format)   # (B, 1, D, R)
+        y = y.to(device, non_blocking=True)
+        for group in run.optimizer.param_groups:
+            group["lr"] = lr_at(run.step, run.total_steps, cfg.lr)
+        with run.autocast():
+            loss = run.loss_fn(run.net(x).float(), y)
+        run.optimizer.zero_grad(set_to_none=True)
+        run.scaler.scale(loss).backward()
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+        run.step += 1
+        seen += x.shape[0]
+        loss_sum += loss.detach() * x.shape[0]
+        if run.progress and run.step % 5 == 0:
+            bar.set_postfix(loss=f"{loss.item():.4f}", maps_s=f"{seen * run.world / (time.perf_counter() - t0):.0f}")
+        bar.update()
+    bar.close()
+    stats = torch.stack([loss_sum, torch.tensor(float(seen), device=device)])
+    if run.world > 1:
+        dist.all_reduce(stats)
+    return float(stats[0] / stats[1]), float(stats[1]) / (time.perf_counter() - t0)
+
+
+def _record_epoch(run: _Run, epoch: int, train_loss: float, val_loss: float, maps_per_s: float) -> None:
+    """History on every rank; checkpoints, metrics.csv and TensorBoard from rank 0."""
+    for k, v in zip(HISTORY_KEYS, (epoch, train_loss, val_loss, run.optimizer.param_groups[0]["lr"], maps_per_s)):
+        run.history[k].append(v)
+    if run.rank != 0:
+        return
+    monitor = val_loss if math.isfinite(val_loss) else train_loss
+    improved = monitor < run.best
+    if improved:
+        run.best, run.best_epoch = monitor, epoch
+    cfg = run.cfg
+    common = dict(model=run.model, model_config=cfg.model, normalization=cfg.normalization, optimizer=run.optimizer,
+                  scaler=run.scaler, step=run.step, epoch=epoch, best_val_loss=run.best, train_config=cfg,
+                  history=run.history, extra={"best_epoch": run.best_epoch,
+                                              # the plan a time limit made, for --resume to continue
+                                              "planned_epochs": run.planned_epochs if cfg.time_limit_min else None,
+                                              "elapsed_s": run.elapsed_s})
+    save_checkpoint(run.dir / "last.pt", **common)
+    if improved:
+        save_checkpoint(run.dir / "best.pt", **common)
+    _write_csv(run.dir / "metrics.csv", run.history)
+    if run.writer is not None:
+        for tag, v in (("loss/train", train_loss), ("loss/val", val_loss), ("lr", run.history["lr"][-1]),
+                       ("maps_per_s", maps_per_s)):
+            run.writer.add_scalar(tag, v, epoch)
+    if run.progress:
+        tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}: train {train_loss:.4f}  val {val_loss:.4f}  "
+                   f"{maps_per_s:.0f} maps/s" + ("  (best)" if improved else ""))
+
+
+def _should_stop(run: _Run, epoch: int) -> bool:
+    """Patience and the time limit, decided identically on every rank (the history is all-reduced).
+
+    A time limit plans the learning-rate schedule to end with the budget: the number of
+    epochs that fit, from the slowest rank's measured epoch time. The budget counts the
+    training time of every session of the run (``--resume`` continues it)."""
+    cfg, h = run.cfg, run.history
+    best_so_far = int(np.nanargmin([v if math.isfinite(v) else t for v, t in zip(h["val_loss"], h["train_loss"])]))
+    if cfg.patience and len(h["epoch"]) - 1 - best_so_far >= cfg.patience:
+        if run.progress:
+            tqdm.write(f"stopping: no improvement for {cfg.patience} epochs")
+        return True
+    if not cfg.time_limit_min:
+        return False
+    elapsed = torch.tensor(run.elapsed_s)
+    if run.world > 1:
+        dist.all_reduce(elapsed, op=dist.ReduceOp.MAX)
+    # the epochs timed: all of them when earlier sessions' time is known, else this session's
+    first = 0 if run.timed_from_start else run.start_epoch
+    fit = first + int(cfg.time_limit_min * 60 / (float(elapsed) / (epoch + 1 - first)))
+    run.planned_epochs = max(epoch + 1, min(cfg.epochs, fit))
+    if epoch + 1 >= run.planned_epochs and epoch + 1 < cfg.epochs:
+        if run.progress:
+            tqdm.write(f"stopping: time limit of {cfg.time_limit_min:g} min reached")
+        return True
+    return False
+
+
+def _finish(run: _Run) -> dict:
+    if run.rank == 0:
+        if run.writer is not None:
+            run.writer.close()
+        if run.history["epoch"]:
             from rd_unet.plots import loss_curve_plot
-            loss_curve_plot(np.asarray(history["epoch"]) + 1, history["train_loss"], np.asarray(history["val_loss"]),
-                            run / "loss_curve.png")
-    return {"best_val_loss": best, "best_epoch": best_epoch + 1, "history": history, "run_dir": str(run), "rank": rank}
+            loss_curve_plot(np.asarray(run.history["epoch"]) + 1, run.history["train_loss"],
+                            np.asarray(run.history["val_loss"]), run.dir / "loss_curve.png")
+    return {"best_val_loss": run.best, "best_epoch": run.best_epoch + 1, "history": run.history,
+            "run_dir": str(run.dir), "rank": run.rank}
 
 
 @torch.no_grad()

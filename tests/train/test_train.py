@@ -95,6 +95,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_ddp_two_processes_gloo(tiny_dataset, tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
@@ -104,9 +105,58 @@ def test_ddp_two_processes_gloo(tiny_dataset, tmp_path):
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     state = read_checkpoint(tmp_path / "ddp" / "last.pt")
-    # two ranks share the epoch: each takes half of the 43 training maps in batches of 4
-    assert state["step"] == -(-22 // 4)
+    # two ranks share the epoch: each takes 43 // 2 = 21 of the training maps, in batches of 4
+    assert state["step"] == -(-21 // 4)
     assert (tmp_path / "ddp" / "metrics.csv").read_text().count("\n") == 2   # only rank 0 writes
+
+
+@pytest.mark.slow
+def test_ddp_uneven_dataset_and_fewer_validation_maps_than_ranks(tmp_path):
+    """33 maps, 2 ranks, batch 16, one validation map: was a hang (17 maps on one rank,
+    16 on the other, so 2 steps against 1). Now each rank takes 33 // 2 = 16 maps."""
+    from rd_unet.config import load_scenario
+    from rd_unet.data.generate import generate_dataset
+    data = generate_dataset(load_scenario("tiny"), tmp_path / "t.h5", num_maps=33, seed=1, progress=False)
+    val = generate_dataset(load_scenario("tiny"), tmp_path / "v.h5", num_maps=1, seed=2, progress=False)
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
+           f"--master_port={_free_port()}", "-m", "rd_unet", "train", "--data", str(data), "--val", str(val),
+           "--output", str(tmp_path / "ddp"), "--epochs", "2", "--batch-size", "16", "--depth", "2",
+           "--base-channels", "4", "--device", "cpu", "--quiet"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    state = read_checkpoint(tmp_path / "ddp" / "last.pt")
+    assert state["step"] == 2 and np.isfinite(state["history"]["val_loss"]).all()
+
+
+def test_time_limited_resume_continues_the_schedule(tiny_dataset, tmp_path, monkeypatch):
+    """A clock that advances 60 s per reading and a 3-minute budget plan 3 epochs. A run
+    killed after its first epoch and resumed follows the uninterrupted run's learning
+    rates and losses (the budget counts both sessions; the plan is kept in last.pt)."""
+    import itertools
+
+    from rd_unet.train import loop
+
+    def clock():
+        ticks = itertools.count()
+        return lambda: 60.0 * next(ticks)
+
+    cfg = dict(epochs=10, time_limit_min=3.0, flip=True)
+    monkeypatch.setattr(loop, "_clock", clock())
+    full = train(cfg_for(tiny_dataset, tmp_path / "full", **cfg), progress=False)["history"]
+    assert len(full["epoch"]) == 3
+
+    def killed(run, epoch):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(loop, "_clock", clock())
+    monkeypatch.setattr(loop, "_should_stop", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg_for(tiny_dataset, tmp_path / "part", **cfg), progress=False)
+    monkeypatch.undo()
+    monkeypatch.setattr(loop, "_clock", clock())
+    resumed = train(cfg_for(tiny_dataset, tmp_path / "part", resume=True, **cfg), progress=False)["history"]
+    np.testing.assert_allclose(resumed["lr"], full["lr"], rtol=1e-12)
+    np.testing.assert_allclose(resumed["train_loss"], full["train_loss"], rtol=1e-6)
 
 
 def test_time_limit_plans_the_schedule_to_end_in_budget(tiny_dataset, tmp_path):
