@@ -52,10 +52,40 @@ def _cmd_show(args):
     print(f"wrote {output} ({len(targets)} targets)")
 
 
+def config_flags(parser, cls, prefix: str = "") -> list[str]:
+    """One flag per field of ``cls`` that has a ``doc`` (rd_unet.config.spec), typed from its
+    annotation, choices from its check; returns the dests (``prefix + field``) it added."""
+    import dataclasses
+    import typing
+
+    from rd_unet.config import OneOf
+
+    hints, dests = typing.get_type_hints(cls), []
+    for f in dataclasses.fields(cls):
+        doc, check = f.metadata.get("doc"), f.metadata.get("check")
+        if not doc:
+            continue
+        dest, flag, tp = prefix + f.name, "--" + f.name.replace("_", "-"), hints[f.name]
+        kw = dict(dest=dest, default=None, help=doc, metavar=f.metadata.get("metavar") or f.name.upper())
+        if tp is bool and f.default:
+            parser.add_argument("--no-" + f.name.replace("_", "-"), action="store_false", dest=dest, default=None,
+                                help=f"no {doc}")
+        elif tp is bool:
+            parser.add_argument(flag, action="store_true", dest=dest, default=None, help=doc)
+        elif typing.get_origin(tp) is tuple:
+            parser.add_argument(flag, type=typing.get_args(tp)[0], nargs=len(typing.get_args(tp)), **kw)
+        elif isinstance(check, OneOf) and not check.prefixes:
+            parser.add_argument(flag, choices=list(check.options), **{**kw, "metavar": None})
+        else:
+            parser.add_argument(flag, type=tp, **kw)
+        dests.append(dest)
+    return dests
+
+
 def _train_config(args):
     import tomllib
 
-    from rd_unet.config import TrainConfig, from_dict, replace_nested
+    from rd_unet.config import TrainConfig, UNetConfig, from_dict, replace_nested
 
     base = {}
     if args.config:
@@ -66,17 +96,21 @@ def _train_config(args):
         cfg = from_dict(TrainConfig, base)
     except ValueError as err:
         raise ValueError(f"{args.config}: {err}") from None
-    overrides = {
-        "data": args.data, "val": args.val, "output": args.output, "epochs": args.epochs,
-        "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "device": args.device,
-        "in_memory": args.in_memory, "num_workers": args.num_workers, "val_fraction": args.val_fraction,
-        "loss": args.loss, "target_weight": args.target_weight, "max_steps_per_epoch": args.max_steps_per_epoch,
-        "patience": args.patience, "time_limit_min": args.time_limit_min,
-        "crop": tuple(args.crop) if args.crop else None, "flip": args.flip, "amp": args.amp,
-        "compile": args.compile, "resume": args.resume or None, "init": args.init,
-        "model.depth": args.depth, "model.base_channels": args.base_channels, "model.upsampling": args.upsampling,
-    }
-    return replace_nested(cfg, **{k: v for k, v in overrides.items() if v is not None})
+    dests = [f.name for f in __import__("dataclasses").fields(TrainConfig)] + \
+        [f"model.{f.name}" for f in __import__("dataclasses").fields(UNetConfig)]
+    overrides = {d: getattr(args, d) for d in dests if getattr(args, d, None) is not None}
+    try:
+        return replace_nested(cfg, **overrides)
+    except ValueError as err:
+        raise ValueError(flag_error(err)) from None
+
+
+def flag_error(err) -> str:
+    """A configuration error about field ``a_b`` (or ``model.a_b``) as one about flag ``--a-b``."""
+    key, sep, rest = str(err).partition(":")
+    if not sep or " " in key:
+        return str(err)
+    return "--" + key.rsplit(".", 1)[-1].replace("_", "-") + ":" + rest
 
 
 def _cmd_train(args):
@@ -94,8 +128,11 @@ def _cmd_train(args):
 def _cmd_evaluate(args):
     from rd_unet.eval.report import EvalConfig, evaluate
 
-    cfg = EvalConfig(pfa=args.pfa, num_maps=args.num_maps, device=args.device, batch_size=args.batch_size,
-                     calibration=args.calibration or "", calibration_maps=args.calibration_maps)
+    try:
+        cfg = EvalConfig(pfa=args.pfa, num_maps=args.num_maps, device=args.device, batch_size=args.batch_size,
+                         calibration=args.calibration or "", calibration_maps=args.calibration_maps)
+    except ValueError as err:
+        raise ValueError(flag_error(err)) from None
     report = evaluate(args.data, args.model, args.output, cfg, progress=not args.quiet)
     print(f"wrote {Path(args.output) / 'report.md'} and report.json")
     _print_headline(report)
@@ -183,35 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = add("train", _cmd_train, "Train the U-Net denoiser.")
     s.add_argument("--config", default=None, help="TOML file with TrainConfig fields (flags override it)")
-    s.add_argument("--data", default=None, help="training dataset (.h5)")
-    s.add_argument("--val", default=None, help="validation dataset (default: hold back --val-fraction of --data)")
-    s.add_argument("--output", default=None, help="run directory (checkpoints, logs)")
-    s.add_argument("--epochs", type=int, default=None)
-    s.add_argument("--batch-size", type=int, default=None)
-    s.add_argument("--lr", type=float, default=None)
-    s.add_argument("--seed", type=int, default=None)
-    s.add_argument("--depth", type=int, default=None, help="U-Net levels")
-    s.add_argument("--base-channels", type=int, default=None, help="channels of the first level")
-    s.add_argument("--upsampling", choices=["transpose", "bilinear"], default=None)
-    s.add_argument("--device", default=None, help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
-    s.add_argument("--in-memory", choices=["auto", "yes", "no", "gpu"], default=None,
-                   help="load the dataset into RAM (yes), into GPU memory (gpu), or stream it lazily (no)")
-    s.add_argument("--num-workers", type=int, default=None, help="DataLoader workers when streaming")
-    s.add_argument("--val-fraction", type=float, default=None)
-    s.add_argument("--loss", choices=["mse", "l1", "huber"], default=None)
-    s.add_argument("--target-weight", type=float, default=None,
-                   help="extra loss weight of cells holding targets (default 0: plain loss)")
-    s.add_argument("--crop", type=int, nargs=2, metavar=("D", "R"), default=None, help="random crops of D x R")
-    s.add_argument("--flip", action="store_true", default=None, help="random range/Doppler flips")
-    s.add_argument("--no-amp", dest="amp", action="store_false", default=None, help="no bf16 mixed precision on CUDA")
-    s.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
-    s.add_argument("--max-steps-per-epoch", type=int, default=None)
-    s.add_argument("--patience", type=int, default=None, help="stop after this many epochs without improvement")
-    s.add_argument("--time-limit-min", type=float, default=None, help="stop after the epoch that passes this many minutes")
-    s.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
-    s.add_argument("--init", default=None, metavar="MODEL",
-                   help="fine-tune: start from this checkpoint or shipped model (e.g. default); "
-                        "its architecture and normalisation are kept")
+    from rd_unet.config import TrainConfig, UNetConfig
+    config_flags(s, TrainConfig)
+    config_flags(s, UNetConfig, prefix="model.")
 
     s = add("evaluate", _cmd_evaluate, "Evaluate denoisers with CFAR detection; write report.json and report.md.")
     s.add_argument("--data", required=True, help="test dataset (.h5) with clean maps and targets")

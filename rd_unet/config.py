@@ -13,6 +13,7 @@ plain JSON-able dicts (stored in HDF5 attributes and checkpoints) and back;
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -21,8 +22,8 @@ import typing
 from dataclasses import dataclass
 from pathlib import Path
 
-DOPPLER_AXIS = -2
-RANGE_AXIS = -1
+import numpy as np
+
 SPEED_OF_LIGHT_MPS = 299_792_458.0
 
 Pair = tuple[float, float]
@@ -32,337 +33,139 @@ class ConfigError(ValueError):
     """A configuration value or key is invalid; the message names the key."""
 
 
-def _pair(value, key: str, *, low: float = -math.inf, high: float = math.inf) -> Pair:
-    """Validate a ``[low, high]`` interval (a single number means a fixed value)."""
-    lo, hi = value
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        raise ConfigError(f"{key}: expected finite numbers, got {list(value)}")
-    if lo > hi:
-        raise ConfigError(f"{key}: expected [low, high] with low <= high, got {list(value)}")
-    if lo < low or hi > high:
-        raise ConfigError(f"{key}: values must lie in [{low}, {high}], got {list(value)}")
-    return (float(lo), float(hi))
+# ----------------------------------------------------------------------------- validation
+# One mechanism for every dataclass below: each field states its type (the annotation)
+# and its allowed values (``spec(default, check, doc)``) once. On construction -- from a
+# file, from CLI flags or from Python -- ``Validated.__post_init__`` converts the value
+# to the annotated type (``_convert``, the same converter ``from_dict`` uses) and runs
+# its check; the message names the field, the value and what is allowed. Rules that
+# tie several fields together live in each class's ``check``.
+class Check:
+    def __call__(self, key: str, value) -> None:
+        raise NotImplementedError
 
 
-def _positive(value: float, key: str) -> None:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-        raise ConfigError(f"{key}: expected a positive number, got {value!r}")
+@dataclass(frozen=True)
+class Range(Check):
+    """A number (or each number of a tuple) in [low, high]; ``open_low``: strictly above low."""
+
+    low: float = -math.inf
+    high: float = math.inf
+    open_low: bool = False
+    integer: bool = False
+    open_high: bool = False
+
+    def describe(self) -> str:
+        what = "an integer" if self.integer else "a number"
+        if math.isinf(self.high) and math.isinf(self.low):
+            return f"a finite {'integer' if self.integer else 'number'}"
+        if math.isinf(self.high):
+            return f"{what} {'>' if self.open_low else '>='} {self.low:g}"
+        return f"{what} in {'(' if self.open_low else '['}{self.low:g}, {self.high:g}{')' if self.open_high else ']'}"
+
+    def __call__(self, key, value):
+        values = value if isinstance(value, tuple) else (value,)
+        for v in values:
+            if not (math.isfinite(v) and (v > self.low if self.open_low else v >= self.low)
+                    and (v < self.high if self.open_high else v <= self.high)):
+                raise ConfigError(f"{key}: expected {self.describe()}, got {_show(value)}")
+
+
+@dataclass(frozen=True)
+class Interval(Check):
+    """A ``[low, high]`` pair with low <= high inside [lower, upper]."""
+
+    lower: float = -math.inf
+    upper: float = math.inf
+
+    def __call__(self, key, value):
+        lo, hi = value
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise ConfigError(f"{key}: expected finite numbers, got {_show(value)}")
+        if lo > hi:
+            raise ConfigError(f"{key}: expected [low, high] with low <= high, got {_show(value)}")
+        if lo < self.lower or hi > self.upper:
+            raise ConfigError(f"{key}: values must lie in [{self.lower:g}, {self.upper:g}], got {_show(value)}")
+
+
+@dataclass(frozen=True)
+class OneOf(Check):
+    """A value (or each value of a tuple) among ``options``; ``prefix``: strings starting with one also pass."""
+
+    options: tuple = ()
+    prefixes: tuple = ()
+    non_empty: bool = False
+
+    def __call__(self, key, value):
+        values = value if isinstance(value, tuple) else (value,)
+        if self.non_empty and not values:
+            raise ConfigError(f"{key}: expected a non-empty list of {_or(self.options)}, got []")
+        for v in values:
+            if v not in self.options and not (isinstance(v, str) and v.startswith(self.prefixes or ("\0",))):
+                extra = [f"{p}N" for p in self.prefixes]
+                raise ConfigError(f"{key}: expected {_or(tuple(self.options) + tuple(extra))}, got {_show(value)}")
 
 
 WINDOWS = ("hann", "hamming", "blackman", "chebyshev", "taylor", "rectangular")
 
 
-def _check_window(spec: str, key: str) -> None:
-    name, _, arg = spec.partition(":")
-    if name not in WINDOWS:
-        raise ConfigError(f"{key}: unknown window {spec!r}; expected one of {', '.join(WINDOWS)} "
-                          "(chebyshev and taylor take a sidelobe level, e.g. 'chebyshev:60')")
-    if arg:
-        if name not in ("chebyshev", "taylor"):
-            raise ConfigError(f"{key}: window {name!r} takes no parameter, got {spec!r}")
-        try:
-            if float(arg) <= 0:
-                raise ValueError
-        except ValueError:
-            raise ConfigError(f"{key}: sidelobe level must be a positive number of dB, got {spec!r}") from None
+class Window(Check):
+    """``name`` or ``name:sidelobe_db`` (chebyshev and taylor)."""
+
+    def __call__(self, key, spec):
+        name, _, arg = spec.partition(":")
+        if name not in WINDOWS:
+            raise ConfigError(f"{key}: unknown window {spec!r}; expected one of {', '.join(WINDOWS)} "
+                              "(chebyshev and taylor take an optional ':sidelobe_db')")
+        if arg:
+            if name not in ("chebyshev", "taylor"):
+                raise ConfigError(f"{key}: window {name!r} takes no parameter, got {spec!r}")
+            try:
+                if float(arg) <= 0:
+                    raise ValueError
+            except ValueError:
+                raise ConfigError(f"{key}: sidelobe level must be a positive number of dB, got {spec!r}") from None
 
 
-# ----------------------------------------------------------------------------- simulation
-@dataclass(frozen=True)
-class RadarConfig:
-    """FMCW radar parameters (complex baseband sampling).
-
-    The sampled part of each chirp lasts ``samples_per_chirp / sample_rate_hz`` and
-    must fit inside ``chirp_duration_s``. Chirps repeat every
-    ``chirp_duration_s + idle_time_s``.
-    """
-
-    carrier_frequency_hz: float = 77e9
-    bandwidth_hz: float = 300e6
-    chirp_duration_s: float = 25.6e-6
-    idle_time_s: float = 0.0
-    samples_per_chirp: int = 128
-    chirps_per_frame: int = 64
-    sample_rate_hz: float = 5e6
-    range_window: str = "hann"
-    doppler_window: str = "hann"
-
-    def __post_init__(self):
-        for key in ("carrier_frequency_hz", "bandwidth_hz", "chirp_duration_s", "sample_rate_hz"):
-            _positive(getattr(self, key), key)
-        if not (math.isfinite(self.idle_time_s) and self.idle_time_s >= 0):
-            raise ConfigError(f"idle_time_s: expected a number >= 0, got {self.idle_time_s!r}")
-        for key in ("samples_per_chirp", "chirps_per_frame"):
-            n = getattr(self, key)
-            if not (isinstance(n, int) and 8 <= n <= 8192):
-                raise ConfigError(f"{key}: expected an integer in [8, 8192], got {n!r}")
-        sampling_s = self.samples_per_chirp / self.sample_rate_hz
-        if sampling_s > self.chirp_duration_s * (1 + 1e-9):
-            raise ConfigError(
-                f"samples_per_chirp / sample_rate_hz = {sampling_s:.3e} s is longer than "
-                f"chirp_duration_s = {self.chirp_duration_s:.3e} s: the sampling window must fit in the chirp")
-        _check_window(self.range_window, "range_window")
-        _check_window(self.doppler_window, "doppler_window")
+def _show(value):
+    return list(value) if isinstance(value, tuple) else repr(value)
 
 
-@dataclass(frozen=True)
-class FixedTarget:
-    range_m: float
-    velocity_mps: float
-    snr_db: float
-    swerling: int = 0
+def _or(options) -> str:
+    words = [repr(o) if isinstance(o, str) else str(o) for o in options]
+    return ", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else words[0]
+
+
+def spec(default, check: Check | None = None, doc: str = "", metavar=None):
+    """A dataclass field with its allowed values (``check``) and a one-line help (``doc``;
+    the CLI makes a flag of each field that has one, ``metavar`` naming its value)."""
+    return dataclasses.field(default=default, metadata={"check": check, "doc": doc, "metavar": metavar})
+
+
+POSITIVE = Range(0.0, open_low=True)
+NON_NEGATIVE = Range(0.0)
+
+
+class Validated:
+    """Mixin of every configuration dataclass: type conversion and checks on construction."""
 
     def __post_init__(self):
-        if self.swerling not in (0, 1, 3):
-            raise ConfigError(f"swerling: expected 0, 1 or 3, got {self.swerling!r}")
+        hints = _hints(type(self))
+        for f in dataclasses.fields(self):
+            value = _convert(hints[f.name], getattr(self, f.name), f.name)
+            check = f.metadata.get("check")
+            if check is not None:
+                check(f.name, value)
+            object.__setattr__(self, f.name, value)
+        self.check()
+
+    def check(self) -> None:
+        """Rules across fields (none by default)."""
 
 
-@dataclass(frozen=True)
-class TargetConfig:
-    """How targets are drawn for each map.
-
-    ``count`` is an inclusive integer interval, drawn uniformly, or with
-    ``count_distribution = "poisson"`` from a Poisson law of mean ``count_mean``
-    (default: the interval's midpoint) clipped to the interval. Intervals of the
-    form ``[low, high]`` are drawn uniformly per target; ``swerling`` lists the
-    fluctuation models drawn from with equal probability. ``extended_fraction`` of
-    the targets are clusters of ``scatterers`` point scatterers spread over
-    ``extent_range_m`` x ``extent_velocity_mps``. ``fixed``, when given, replaces the
-    random draw with the same list of point targets in every map.
-    """
-
-    count: tuple[int, int] = (1, 6)
-    count_distribution: str = "uniform"
-    count_mean: float = 0.0
-    range_m: Pair = (5.0, 60.0)
-    velocity_mps: Pair = (-15.0, 15.0)
-    snr_db: Pair = (0.0, 25.0)
-    swerling: tuple[int, ...] = (0, 1, 3)
-    extended_fraction: float = 0.2
-    extent_range_m: Pair = (1.0, 3.0)
-    extent_velocity_mps: Pair = (0.3, 1.0)
-    scatterers: tuple[int, int] = (3, 8)
-    fixed: tuple[FixedTarget, ...] = ()
-
-    def __post_init__(self):
-        lo, hi = self.count
-        if not (isinstance(lo, int) and isinstance(hi, int) and 0 <= lo <= hi <= 1000):
-            raise ConfigError(f"count: expected integers [low, high] with 0 <= low <= high <= 1000, got {list(self.count)}")
-        if self.count_distribution not in ("uniform", "poisson"):
-            raise ConfigError(f"count_distribution: expected 'uniform' or 'poisson', got {self.count_distribution!r}")
-        if not (math.isfinite(self.count_mean) and self.count_mean >= 0):
-            raise ConfigError(f"count_mean: expected a number >= 0, got {self.count_mean!r}")
-        _pair(self.range_m, "range_m", low=0.0)
-        _pair(self.velocity_mps, "velocity_mps")
-        _pair(self.snr_db, "snr_db", low=-50.0, high=150.0)
-        if not self.swerling or any(s not in (0, 1, 3) for s in self.swerling):
-            raise ConfigError(f"swerling: expected a non-empty list of 0, 1 and 3, got {list(self.swerling)}")
-        if not 0.0 <= self.extended_fraction <= 1.0:
-            raise ConfigError(f"extended_fraction: expected a number in [0, 1], got {self.extended_fraction!r}")
-        _pair(self.extent_range_m, "extent_range_m", low=0.0)
-        _pair(self.extent_velocity_mps, "extent_velocity_mps", low=0.0)
-        slo, shi = self.scatterers
-        if not (isinstance(slo, int) and isinstance(shi, int) and 1 <= slo <= shi <= 100):
-            raise ConfigError(f"scatterers: expected integers [low, high] in [1, 100], got {list(self.scatterers)}")
-
-
-AMPLITUDE_MODELS = ("rayleigh", "weibull", "k")
-
-
-@dataclass(frozen=True)
-class ClutterConfig:
-    """One clutter component (ground, drifting or volume).
-
-    ``cnr_db`` is the clutter-to-noise ratio at ``range_m[0]``: the total clutter
-    power of one range cell, summed over its Doppler spread, relative to the noise
-    power of one RD cell -- the peak SNR the cell would have if all of it fell in a
-    single Doppler bin. Power falls as ``(range_m[0] / r) ** range_exponent``.
-    The Doppler spectrum is Gaussian with mean ``mean_velocity_mps`` (plus
-    ``ego_velocity_mps``, the platform's own motion, which shifts stationary clutter
-    to ``-ego_velocity_mps``) and standard deviation ``spread_mps``. Range cells get
-    a texture (compound-Gaussian model): ``rayleigh`` none, ``k`` a Gamma texture of
-    shape ``shape`` (K-distributed amplitudes), ``weibull`` a Weibull-amplitude
-    texture of shape ``shape``.
-    """
-
-    enabled: bool = False
-    cnr_db: Pair = (20.0, 30.0)
-    range_m: Pair = (0.0, 1e9)
-    range_exponent: float = 0.0
-    mean_velocity_mps: Pair = (0.0, 0.0)
-    spread_mps: Pair = (0.1, 0.3)
-    ego_velocity_mps: float = 0.0
-    distribution: str = "rayleigh"
-    shape: float = 1.0
-
-    def __post_init__(self):
-        _pair(self.cnr_db, "cnr_db", low=-50.0, high=120.0)
-        _pair(self.range_m, "range_m", low=0.0)
-        if not (0.0 <= self.range_exponent <= 6.0):
-            raise ConfigError(f"range_exponent: expected a number in [0, 6], got {self.range_exponent!r}")
-        _pair(self.mean_velocity_mps, "mean_velocity_mps")
-        _pair(self.spread_mps, "spread_mps", low=0.0)
-        if self.distribution not in AMPLITUDE_MODELS:
-            raise ConfigError(f"distribution: expected one of {', '.join(AMPLITUDE_MODELS)}, got {self.distribution!r}")
-        _positive(self.shape, "shape")
-
-
-@dataclass(frozen=True)
-class InterferenceConfig:
-    """Mutual interference from another FMCW radar with a different chirp slope.
-
-    With probability ``probability`` a map is interfered with; then a fraction
-    ``chirp_fraction`` of its chirps each carries one burst, where the interferer's
-    sweep crosses ours. ``sir_db`` is the ratio of the strongest target's
-    beat-signal sample power to the burst's sample power. ``slope_ratio`` is the
-    interferer's chirp slope over ours.
-    """
-
-    enabled: bool = False
-    probability: float = 1.0
-    sir_db: Pair = (-10.0, 0.0)
-    slope_ratio: Pair = (0.5, 0.8)
-    chirp_fraction: Pair = (0.2, 0.6)
-
-    def __post_init__(self):
-        if not 0.0 <= self.probability <= 1.0:
-            raise ConfigError(f"probability: expected a number in [0, 1], got {self.probability!r}")
-        _pair(self.sir_db, "sir_db", low=-80.0, high=80.0)
-        lo, hi = _pair(self.slope_ratio, "slope_ratio", low=-10.0, high=10.0)
-        if lo <= 1.0 <= hi:
-            raise ConfigError(f"slope_ratio: must exclude 1 (an equal slope is not a sweeping interferer), got {list(self.slope_ratio)}")
-        _pair(self.chirp_fraction, "chirp_fraction", low=0.0, high=1.0)
-
-
-@dataclass(frozen=True)
-class ClutterSet:
-    ground: ClutterConfig = ClutterConfig()
-    drifting: ClutterConfig = ClutterConfig()
-    volume: ClutterConfig = ClutterConfig()
-
-
-@dataclass(frozen=True)
-class ScenarioConfig:
-    """A complete scenario: radar, targets, clutter and interference."""
-
-    name: str = "custom"
-    description: str = ""
-    radar: RadarConfig = RadarConfig()
-    targets: TargetConfig = TargetConfig()
-    clutter: ClutterSet = ClutterSet()
-    interference: InterferenceConfig = InterferenceConfig()
-
-
-# ----------------------------------------------------------------------------- model
-@dataclass(frozen=True)
-class NormalizationConfig:
-    """The network's input/output representation (see docs/normalisation.md).
-
-    ``x = 10*log10(p / floor + eps) / scale_db`` with ``floor`` the map's noise
-    floor, estimated as ``median(p) / ln 2`` (the mean of exponential noise). The
-    inverse is ``p = floor * max(10**(x * scale_db / 10) - eps, 0)``.
-    """
-
-    kind: str = "log_floor"
-    eps: float = 1e-3
-    scale_db: float = 20.0
-
-    def __post_init__(self):
-        if self.kind != "log_floor":
-            raise ConfigError(f"kind: only 'log_floor' is implemented, got {self.kind!r}")
-        _positive(self.eps, "eps")
-        _positive(self.scale_db, "scale_db")
-
-
-@dataclass(frozen=True)
-class UNetConfig:
-    """U-Net architecture: ``depth`` pooling levels, widths ``base_channels * 2**level``.
-
-    ``residual``: the output is the input plus the network's 1x1 output (zero
-    initialised), so an untrained model is the identity and training learns what to
-    remove (needs in_channels == out_channels).
-    """
-
-    in_channels: int = 1
-    out_channels: int = 1
-    depth: int = 3
-    base_channels: int = 16
-    upsampling: str = "transpose"
-    residual: bool = True
-
-    def __post_init__(self):
-        if not (isinstance(self.depth, int) and 1 <= self.depth <= 6):
-            raise ConfigError(f"depth: expected an integer in [1, 6], got {self.depth!r}")
-        if not (isinstance(self.base_channels, int) and 1 <= self.base_channels <= 256):
-            raise ConfigError(f"base_channels: expected an integer in [1, 256], got {self.base_channels!r}")
-        if self.residual and self.in_channels != self.out_channels:
-            raise ConfigError("residual: needs in_channels == out_channels")
-        if self.upsampling not in ("transpose", "bilinear"):
-            raise ConfigError(f"upsampling: expected 'transpose' or 'bilinear', got {self.upsampling!r}")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Training run settings (``rd-unet train``).
-
-    ``target_weight``: cells whose clean power exceeds the noise floor weigh
-    ``1 + target_weight`` in the loss (0, the default: the plain loss). Targets are a
-    few cells in a thousand, so an unweighted loss barely notices their peaks.
-    ``time_limit_min``: after each epoch, the number of epochs that fit in the budget
-    is estimated from the measured epoch time and the cosine learning-rate schedule
-    is planned to end with it (such runs depend on the machine's speed; runs without a
-    time limit are reproducible and resumable step for step). ``patience``: stop after
-    that many epochs without a better validation loss. ``init``: start from the weights
-    of this checkpoint (a path, or a shipped model's name such as ``default``) to
-    fine-tune it on your own data; the model's and the normalisation's configuration
-    then come from that checkpoint. ``resume`` (continue an interrupted run) wins over it.
-    """
-
-    data: str = ""
-    val: str = ""
-    output: str = "runs/unet"
-    val_fraction: float = 0.1
-    epochs: int = 20
-    batch_size: int = 16
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    loss: str = "mse"
-    target_weight: float = 0.0
-    seed: int = 0
-    device: str = "auto"
-    amp: bool = True
-    channels_last: bool = True
-    compile: bool = False
-    in_memory: str = "auto"
-    num_workers: int = 0
-    crop: tuple[int, int] = (0, 0)
-    flip: bool = False
-    max_steps_per_epoch: int = 0
-    patience: int = 0
-    time_limit_min: float = 0.0
-    resume: bool = False
-    init: str = ""
-    model: UNetConfig = UNetConfig()
-    normalization: NormalizationConfig = NormalizationConfig()
-
-    def __post_init__(self):
-        if not (isinstance(self.epochs, int) and self.epochs >= 1):
-            raise ConfigError(f"epochs: expected an integer >= 1, got {self.epochs!r}")
-        if not (isinstance(self.batch_size, int) and self.batch_size >= 1):
-            raise ConfigError(f"batch_size: expected an integer >= 1, got {self.batch_size!r}")
-        _positive(self.lr, "lr")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise ConfigError(f"val_fraction: expected a number in [0, 1), got {self.val_fraction!r}")
-        if not (math.isfinite(self.target_weight) and self.target_weight >= 0):
-            raise ConfigError(f"target_weight: expected a number >= 0, got {self.target_weight!r}")
-        if self.loss not in ("mse", "l1", "huber"):
-            raise ConfigError(f"loss: expected 'mse', 'l1' or 'huber', got {self.loss!r}")
-        if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
-            raise ConfigError(f"device: expected auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
-        if self.in_memory not in ("auto", "yes", "no", "gpu"):
-            raise ConfigError(f"in_memory: expected auto, yes, no or gpu, got {self.in_memory!r}")
-        if any(c < 0 for c in self.crop):
-            raise ConfigError(f"crop: expected two sizes >= 0 (0 = no crop), got {list(self.crop)}")
+@functools.lru_cache(maxsize=None)
+def _hints(cls) -> dict:
+    return typing.get_type_hints(cls)
 
 
 # ----------------------------------------------------------------------------- (de)serialisation
@@ -384,6 +187,8 @@ def to_json(obj) -> str:
 def _convert(tp, value, key: str):
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a table, got {value!r}")
         return from_dict(tp, value, prefix=key)
@@ -399,15 +204,19 @@ def _convert(tp, value, key: str):
             raise ConfigError(f"{key}: expected {len(args)} values, got {list(value)}")
         return tuple(_convert(a, v, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
     if tp is bool:
+        if isinstance(value, np.bool_):
+            value = bool(value)
         if not isinstance(value, bool):
             raise ConfigError(f"{key}: expected true or false, got {value!r}")
         return value
     if tp is int:
+        if isinstance(value, (np.integer, np.floating)):
+            value = value.item()
         if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
             raise ConfigError(f"{key}: expected an integer, got {value!r}")
         return int(value)
     if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
             raise ConfigError(f"{key}: expected a number, got {value!r}")
         return float(value)
     if tp is str:
@@ -450,6 +259,231 @@ def replace_nested(obj, **changes):
     for head, sub in nested.items():
         direct[head] = replace_nested(getattr(obj, head), **sub)
     return dataclasses.replace(obj, **direct)
+
+
+# ----------------------------------------------------------------------------- simulation
+@dataclass(frozen=True)
+class RadarConfig(Validated):
+    """FMCW radar parameters (complex baseband sampling).
+
+    The sampled part of each chirp lasts ``samples_per_chirp / sample_rate_hz`` and
+    must fit inside ``chirp_duration_s``. Chirps repeat every
+    ``chirp_duration_s + idle_time_s``.
+    """
+
+    carrier_frequency_hz: float = spec(77e9, POSITIVE)
+    bandwidth_hz: float = spec(300e6, POSITIVE)
+    chirp_duration_s: float = spec(25.6e-6, POSITIVE)
+    idle_time_s: float = spec(0.0, NON_NEGATIVE)
+    samples_per_chirp: int = spec(128, Range(8, 8192, integer=True))
+    chirps_per_frame: int = spec(64, Range(8, 8192, integer=True))
+    sample_rate_hz: float = spec(5e6, POSITIVE)
+    range_window: str = spec("hann", Window())
+    doppler_window: str = spec("hann", Window())
+
+    def check(self):
+        sampling_s = self.samples_per_chirp / self.sample_rate_hz
+        if sampling_s > self.chirp_duration_s * (1 + 1e-9):
+            raise ConfigError(
+                f"samples_per_chirp / sample_rate_hz = {sampling_s:.3e} s is longer than "
+                f"chirp_duration_s = {self.chirp_duration_s:.3e} s: the sampling window must fit in the chirp")
+
+
+SWERLING = OneOf((0, 1, 3))
+
+
+@dataclass(frozen=True)
+class FixedTarget(Validated):
+    range_m: float = spec(10.0, NON_NEGATIVE)
+    velocity_mps: float = spec(0.0, Range())
+    snr_db: float = spec(10.0, Range(-50.0, 150.0))
+    swerling: int = spec(0, SWERLING)
+
+
+@dataclass(frozen=True)
+class TargetConfig(Validated):
+    """How targets are drawn for each map.
+
+    ``count`` is an inclusive integer interval, drawn uniformly, or with
+    ``count_distribution = "poisson"`` from a Poisson law of mean ``count_mean``
+    (default: the interval's midpoint) clipped to the interval. Intervals of the
+    form ``[low, high]`` are drawn uniformly per target; ``swerling`` lists the
+    fluctuation models drawn from with equal probability. ``extended_fraction`` of
+    the targets are clusters of ``scatterers`` point scatterers spread over
+    ``extent_range_m`` x ``extent_velocity_mps``. ``fixed``, when given, replaces the
+    random draw with the same list of point targets in every map.
+    """
+
+    count: tuple[int, int] = spec((1, 6), Interval(0, 1000))
+    count_distribution: str = spec("uniform", OneOf(("uniform", "poisson")))
+    count_mean: float = spec(0.0, NON_NEGATIVE)
+    range_m: Pair = spec((5.0, 60.0), Interval(0.0))
+    velocity_mps: Pair = spec((-15.0, 15.0), Interval())
+    snr_db: Pair = spec((0.0, 25.0), Interval(-50.0, 150.0))
+    swerling: tuple[int, ...] = spec((0, 1, 3), OneOf((0, 1, 3), non_empty=True))
+    extended_fraction: float = spec(0.2, Range(0.0, 1.0))
+    extent_range_m: Pair = spec((1.0, 3.0), Interval(0.0))
+    extent_velocity_mps: Pair = spec((0.3, 1.0), Interval(0.0))
+    scatterers: tuple[int, int] = spec((3, 8), Interval(1, 100))
+    fixed: tuple[FixedTarget, ...] = ()
+
+
+AMPLITUDE_MODELS = ("rayleigh", "weibull", "k")
+
+
+@dataclass(frozen=True)
+class ClutterConfig(Validated):
+    """One clutter component (ground, drifting or volume).
+
+    ``cnr_db`` is the clutter-to-noise ratio at ``range_m[0]``: the total clutter
+    power of one range cell, summed over its Doppler spread, relative to the noise
+    power of one RD cell -- the peak SNR the cell would have if all of it fell in a
+    single Doppler bin. Power falls as ``(range_m[0] / r) ** range_exponent``.
+    The Doppler spectrum is Gaussian with mean ``mean_velocity_mps`` (plus
+    ``ego_velocity_mps``, the platform's own motion, which shifts stationary clutter
+    to ``-ego_velocity_mps``) and standard deviation ``spread_mps``. Range cells get
+    a texture (compound-Gaussian model): ``rayleigh`` none, ``k`` a Gamma texture of
+    shape ``shape`` (K-distributed amplitudes), ``weibull`` a Weibull-amplitude
+    texture of shape ``shape``.
+    """
+
+    enabled: bool = False
+    cnr_db: Pair = spec((20.0, 30.0), Interval(-50.0, 120.0))
+    range_m: Pair = spec((0.0, 1e9), Interval(0.0))
+    range_exponent: float = spec(0.0, Range(0.0, 6.0))
+    mean_velocity_mps: Pair = spec((0.0, 0.0), Interval())
+    spread_mps: Pair = spec((0.1, 0.3), Interval(0.0))
+    ego_velocity_mps: float = spec(0.0, Range())
+    distribution: str = spec("rayleigh", OneOf(AMPLITUDE_MODELS))
+    shape: float = spec(1.0, POSITIVE)
+
+
+@dataclass(frozen=True)
+class InterferenceConfig(Validated):
+    """Mutual interference from another FMCW radar with a different chirp slope.
+
+    With probability ``probability`` a map is interfered with; then a fraction
+    ``chirp_fraction`` of its chirps each carries one burst, where the interferer's
+    sweep crosses ours. ``sir_db`` is the ratio of the strongest target's
+    beat-signal sample power to the burst's sample power. ``slope_ratio`` is the
+    interferer's chirp slope over ours.
+    """
+
+    enabled: bool = False
+    probability: float = spec(1.0, Range(0.0, 1.0))
+    sir_db: Pair = spec((-10.0, 0.0), Interval(-80.0, 80.0))
+    slope_ratio: Pair = spec((0.5, 0.8), Interval(-10.0, 10.0))
+    chirp_fraction: Pair = spec((0.2, 0.6), Interval(0.0, 1.0))
+
+    def check(self):
+        lo, hi = self.slope_ratio
+        if lo <= 1.0 <= hi:
+            raise ConfigError(f"slope_ratio: must exclude 1 (an equal slope is not a sweeping interferer), "
+                              f"got {list(self.slope_ratio)}")
+
+
+@dataclass(frozen=True)
+class ClutterSet(Validated):
+    ground: ClutterConfig = ClutterConfig()
+    drifting: ClutterConfig = ClutterConfig()
+    volume: ClutterConfig = ClutterConfig()
+
+
+@dataclass(frozen=True)
+class ScenarioConfig(Validated):
+    """A complete scenario: radar, targets, clutter and interference."""
+
+    name: str = "custom"
+    description: str = ""
+    radar: RadarConfig = RadarConfig()
+    targets: TargetConfig = TargetConfig()
+    clutter: ClutterSet = ClutterSet()
+    interference: InterferenceConfig = InterferenceConfig()
+
+
+# ----------------------------------------------------------------------------- model
+@dataclass(frozen=True)
+class NormalizationConfig(Validated):
+    """The network's input/output representation (see docs/normalisation.md).
+
+    ``x = 10*log10(p / floor + eps) / scale_db`` with ``floor`` the map's noise
+    floor, estimated as ``median(p) / ln 2`` (the mean of exponential noise). The
+    inverse is ``p = floor * max(10**(x * scale_db / 10) - eps, 0)``.
+    """
+
+    kind: str = spec("log_floor", OneOf(("log_floor",)))
+    eps: float = spec(1e-3, POSITIVE)
+    scale_db: float = spec(20.0, POSITIVE)
+
+
+@dataclass(frozen=True)
+class UNetConfig(Validated):
+    """U-Net architecture: ``depth`` pooling levels, widths ``base_channels * 2**level``.
+
+    ``residual``: the output is the input plus the network's 1x1 output (zero
+    initialised), so an untrained model is the identity and training learns what to
+    remove (needs in_channels == out_channels).
+    """
+
+    in_channels: int = spec(1, Range(1, 64, integer=True))
+    out_channels: int = spec(1, Range(1, 64, integer=True))
+    depth: int = spec(3, Range(1, 6, integer=True), "U-Net pooling levels")
+    base_channels: int = spec(16, Range(1, 256, integer=True), "channels of the first level (doubling per level)")
+    upsampling: str = spec("transpose", OneOf(("transpose", "bilinear")), "decoder upsampling")
+    residual: bool = True
+
+    def check(self):
+        if self.residual and self.in_channels != self.out_channels:
+            raise ConfigError("residual: needs in_channels == out_channels")
+
+
+@dataclass(frozen=True)
+class TrainConfig(Validated):
+    """Training run settings (``rd-unet train``; each field with a ``doc`` is a flag).
+
+    ``target_weight``: cells whose clean power exceeds the noise floor weigh
+    ``1 + target_weight`` in the loss (0, the default: the plain loss). Targets are a
+    few cells in a thousand, so an unweighted loss barely notices their peaks.
+    ``time_limit_min``: after each epoch, the number of epochs that fit in the budget
+    is estimated from the measured epoch time and the cosine learning-rate schedule
+    is planned to end with it (such runs depend on the machine's speed; runs without a
+    time limit are reproducible and resumable step for step; the budget counts every
+    session of a resumed run). ``patience``: stop after that many epochs without a
+    better validation loss. ``init``: start from the weights of this checkpoint (a
+    path, or a shipped model's name such as ``default``) to fine-tune it on your own
+    data; the model's and the normalisation's configuration then come from that
+    checkpoint. ``resume`` (continue an interrupted run) wins over it.
+    """
+
+    data: str = spec("", None, "training dataset (.h5)")
+    val: str = spec("", None, "validation dataset (default: a split of --data)")
+    output: str = spec("runs/unet", None, "run directory (checkpoints, logs)")
+    val_fraction: float = spec(0.1, Range(0.0, 0.99), "validation share of --data when --val is not given")
+    epochs: int = spec(20, Range(1, 1e9, integer=True), "maximum number of epochs")
+    batch_size: int = spec(16, Range(1, 1e6, integer=True), "maps per step (per process)")
+    lr: float = spec(2e-3, POSITIVE, "peak learning rate (warm-up, then cosine decay)")
+    weight_decay: float = spec(1e-4, NON_NEGATIVE)
+    loss: str = spec("mse", OneOf(("mse", "l1", "huber")), "loss in the normalised domain")
+    target_weight: float = spec(0.0, NON_NEGATIVE, "extra loss weight of cells holding targets (0: plain loss)")
+    seed: int = spec(0, Range(0, 2 ** 63, integer=True), "seed of the weights and the batch order")
+    device: str = spec("auto", OneOf(("auto", "cpu", "cuda", "mps"), prefixes=("cuda:",)),
+                       "auto, cpu, cuda, cuda:N or mps")
+    amp: bool = spec(True, None, "bf16 mixed precision on CUDA")
+    channels_last: bool = True
+    compile: bool = spec(False, None, "torch.compile the model")
+    in_memory: str = spec("auto", OneOf(("auto", "yes", "no", "gpu")), "load the datasets into RAM (gpu: onto the GPU)")
+    num_workers: int = spec(0, Range(0, 256, integer=True), "DataLoader workers when streaming from disk")
+    crop: tuple[int, int] = spec((0, 0), Range(0, integer=True), "random crops of D x R (0 0: whole maps)",
+                                 ("D", "R"))
+    flip: bool = spec(False, None, "random range/Doppler flips")
+    max_steps_per_epoch: int = spec(0, Range(0, integer=True), "cap on the steps of an epoch (0: none)")
+    patience: int = spec(0, Range(0, integer=True), "stop after this many epochs without improvement (0: never)")
+    time_limit_min: float = spec(0.0, NON_NEGATIVE, "stop after the epoch that passes this many minutes (0: none)")
+    resume: bool = spec(False, None, "continue from RUN_DIR/last.pt")
+    init: str = spec("", None, "fine-tune: start from this checkpoint or shipped model (e.g. default); "
+                               "its architecture and normalisation are kept", "MODEL")
+    model: UNetConfig = UNetConfig()
+    normalization: NormalizationConfig = NormalizationConfig()
 
 
 # ----------------------------------------------------------------------------- scenarios

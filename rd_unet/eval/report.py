@@ -18,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from rd_unet import __version__
-from rd_unet.config import TargetConfig, replace_nested, to_dict
+from rd_unet.config import POSITIVE, Range, TargetConfig, Validated, replace_nested, spec, to_dict
 from rd_unet.data.hdf5 import open_dataset, read_scenario, read_targets, targets_by_map
 from rd_unet import plots
 from rd_unet.eval import baselines, metrics
@@ -37,30 +37,19 @@ CALIBRATION_INDEX = 10 ** 9    # calibration map i is map 1e9 + i of the test fi
 
 
 @dataclass(frozen=True)
-class EvalConfig:
-    pfa: float = 1e-4                    # the operating point (Pd-vs-SNR, F1, clusters)
-    guard_cells: tuple[int, int] = (2, 2)
-    training_cells: tuple[int, int] = (4, 8)
-    guard_ring: int = 3                  # background cells lie beyond this ring around targets
-    snr_band_db: float = 5.0
-    num_maps: int = 0                    # 0: all
-    batch_size: int = 32
+class EvalConfig(Validated):
+    pfa: float = spec(1e-4, Range(0.0, 1.0, open_low=True, open_high=True), "the operating point's Pfa")
+    guard_cells: tuple[int, int] = spec((2, 2), Range(0, integer=True))
+    training_cells: tuple[int, int] = spec((4, 8), Range(0, integer=True))
+    guard_ring: int = spec(3, Range(0, integer=True))     # background cells lie beyond this ring around targets
+    snr_band_db: float = spec(5.0, POSITIVE)
+    num_maps: int = spec(0, Range(0, integer=True))        # 0: all
+    batch_size: int = spec(32, Range(1, integer=True))
     device: str = "auto"
-    num_panels: int = 3
+    num_panels: int = spec(3, Range(0, integer=True))
     calibration: str = ""                # a dataset of calibration maps; "": simulate them
-    calibration_maps: int = 0            # 0: enough for Pfa 1e-6 (1e7 cells), at most 2000 maps
-    erased_drop_db: float = 10.0
-
-    def __post_init__(self):
-        # checked before any output is written
-        if not 0.0 < self.pfa < 1.0:
-            raise ValueError(f"--pfa: expected a false-alarm probability in (0, 1), got {self.pfa!r}")
-        if self.num_maps < 0:
-            raise ValueError(f"--num-maps: expected 0 (all) or a positive number, got {self.num_maps}")
-        if self.batch_size < 1:
-            raise ValueError(f"--batch-size: expected at least 1, got {self.batch_size}")
-        if self.calibration_maps < 0:
-            raise ValueError(f"--calibration-maps: expected 0 (auto) or a positive number, got {self.calibration_maps}")
+    calibration_maps: int = spec(0, Range(0, integer=True))   # 0: enough for Pfa 1e-6 (1e7 cells), at most 2000
+    erased_drop_db: float = spec(10.0, POSITIVE)
 
 
 def _json_safe(x):

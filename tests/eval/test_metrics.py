@@ -226,9 +226,9 @@ def test_isotonic_fit_and_partial_auc_closed_forms():
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--pfa", "0"], "--pfa: expected a false-alarm probability in (0, 1), got 0.0"),
-    (["--pfa", "1.5"], "--pfa: expected a false-alarm probability in (0, 1), got 1.5"),
-    (["--batch-size", "0"], "--batch-size: expected at least 1, got 0"),
+    (["--pfa", "0"], "--pfa: expected a number in (0, 1), got 0.0"),
+    (["--pfa", "1.5"], "--pfa: expected a number in (0, 1), got 1.5"),
+    (["--batch-size", "0"], "--batch-size: expected an integer >= 1, got 0"),
 ])
 def test_evaluate_rejects_bad_settings_before_writing(tiny_dataset, identity_checkpoint, tmp_path, capsys,
                                                       flags, message):

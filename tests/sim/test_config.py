@@ -1,6 +1,7 @@
 import pytest
 
-from rd_unet.config import ConfigError, ScenarioConfig, from_dict, list_presets, load_scenario, to_dict
+from rd_unet.config import (ConfigError, RadarConfig, ScenarioConfig, TargetConfig, TrainConfig, UNetConfig, from_dict,
+                            list_presets, load_scenario, to_dict)
 from rd_unet.sim import RDSimulator
 
 
@@ -57,3 +58,39 @@ def test_sampling_window_must_fit_in_chirp(tmp_path):
 def test_unknown_preset_lists_presets():
     with pytest.raises(ConfigError, match="tiny"):
         load_scenario("no_such_preset")
+
+
+@pytest.mark.parametrize("build,message", [
+    (lambda: TrainConfig(weight_decay=-1.0), "weight_decay: expected a number >= 0, got -1.0"),
+    (lambda: TrainConfig(num_workers=-2), "num_workers: expected an integer in [0, 256], got -2"),
+    (lambda: TrainConfig(crop=(8, -1)), "crop: expected an integer >= 0, got [8, -1]"),
+    (lambda: TrainConfig(epochs=2.5), "epochs: expected an integer, got 2.5"),
+    (lambda: UNetConfig(depth=9), "depth: expected an integer in [1, 6], got 9"),
+    (lambda: RadarConfig(bandwidth_hz=0.0), "bandwidth_hz: expected a number > 0, got 0.0"),
+    (lambda: TargetConfig(swerling=(2,)), "swerling: expected 0, 1 or 3, got [2]"),
+])
+def test_python_api_validates_like_files(build, message):
+    """One mechanism for files, flags and Python: the message names field, value and range."""
+    with pytest.raises(ConfigError) as err:
+        build()
+    assert str(err.value) == message
+
+
+def test_python_api_converts_to_the_annotated_types():
+    from rd_unet.config import TrainConfig, UNetConfig
+    cfg = TrainConfig(lr=1, crop=[16, 32], model=UNetConfig(depth=2))
+    assert cfg.lr == 1.0 and isinstance(cfg.lr, float) and cfg.crop == (16, 32)
+
+
+def test_train_flags_come_from_the_dataclass_and_errors_name_the_flag(capsys):
+    import dataclasses
+
+    from rd_unet.cli import build_parser, main
+    from rd_unet.config import TrainConfig
+    helptext = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
+    for f in dataclasses.fields(TrainConfig):
+        if f.metadata.get("doc"):
+            flag = ("--no-" if f.default is True else "--") + f.name.replace("_", "-")
+            assert flag in helptext, flag
+    assert main(["train", "--data", "x.h5", "--epochs", "0"]) == 2
+    assert "--epochs: expected an integer in [1, 1e+09], got 0" in capsys.readouterr().err
