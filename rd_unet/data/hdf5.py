@@ -53,6 +53,7 @@ class DatasetWriter:
         }
         self.start = 0
         if self.tmp.exists():
+            f = None
             try:
                 f = h5py.File(self.tmp, "a")
                 same = all(_attr(f.attrs.get(k)) == v for k, v in identity.items())
@@ -64,7 +65,7 @@ class DatasetWriter:
                 keep = int(np.searchsorted(f["targets"]["map_index"], map_index_offset + self.start))
                 f["targets"].resize((keep,))
             else:
-                if "f" in locals() and isinstance(f, h5py.File):
+                if f is not None:
                     f.close()
                 self.tmp.unlink()
         if self.start == 0 and not hasattr(self, "file"):

@@ -13,7 +13,6 @@ import numpy as np
 
 from rd_unet.config import ClutterConfig, ClutterSet, RadarConfig
 from rd_unet.sim import radar as rd
-from rd_unet.sim.noise import complex_normal_from_bits
 from rd_unet.sim.targets import amplitude_per_sample
 from scipy.special import gamma as gamma_fn
 
@@ -85,23 +84,6 @@ def _components(cfgs: ClutterSet):
 
 def _uniform(u, interval):
     return interval[:, 0] + (interval[:, 1] - interval[:, 0]) * u
-
-
-def clutter_cells(cfgs: ClutterSet, radar: RadarConfig, rng: np.random.Generator):
-    """Clutter of one map, in the Doppler-line domain, or None without clutter.
-
-    Returns ``(cells (C,), range_m (C,), lines (L,), coeff (L, C) complex64)``: one
-    scatterer in each range cell ``cells[c]`` (cells without clutter are left out), at
-    ``range_m[c]``, whose slow-time amplitude is a sum of on-bin Doppler lines;
-    ``coeff[l, c]`` is the complex amplitude of line ``lines[l]`` (an index of the
-    shifted Doppler axis) in that cell. Lines not listed are zero.
-    """
-    model = ClutterModel(cfgs, radar)
-    if not model.enabled:
-        return None
-    fields = model.fields([model.draw_parameters(rng)])
-    cells, range_m, lines, bits, std = model.draw_coefficients(fields, 0, rng)
-    return cells, range_m, lines, complex_normal_from_bits(bits, std)
 
 
 class ClutterModel:

@@ -29,7 +29,7 @@ from rd_unet.config import ConfigError, ScenarioConfig
 from rd_unet.maps import neighbourhood, power_to_db
 from rd_unet.sim import radar as rd
 from rd_unet.sim.clutter import ClutterModel
-from rd_unet.sim.noise import complex_normal_from_bits, unit_phasors
+from rd_unet.sim.noise import complex_normal_from_bits
 from rd_unet.sim.targets import (amplitude_per_sample, scatterer_count, scatterer_draws, scatterers_from_draws,
                                 target_draws, targets_from_draws)
 
@@ -93,10 +93,7 @@ class RDSimulator:
         u = np.arange(-OFFSET_STEPS // 2, OFFSET_STEPS // 2 + 1) / OFFSET_STEPS
         self._offset_response = scipy.fft.fft(
             self.range_window * np.exp(2j * np.pi * np.outer(u, n) / self.n_r), axis=1).astype(np.complex64)
-        # row k of _shifted[q, R - k] is that response moved by k bins: a strided view of the
-        # table repeated twice, so gathering a map's cells copies R values per cell
-        twice = np.concatenate([self._offset_response, self._offset_response], axis=1)
-        self._shifted = np.lib.stride_tricks.sliding_window_view(twice, self.n_r, axis=1)   # (Q+1, R+1, R)
+        self._columns = np.arange(self.n_r)
         self.range_m = rd.range_axis_m(r)
         self.velocity_mps = rd.velocity_axis_mps(r)
         self._dr = rd.range_bin_m(r)
@@ -126,7 +123,7 @@ class RDSimulator:
         cycles = np.empty(split + self.n_r * k)
         np.multiply.outer(self._m, v_mps * self._fd_per_mps, out=cycles[:split].reshape(self.n_d, k))
         np.multiply.outer(self._n / self.n_r, r_m / self._dr, out=cycles[split:].reshape(self.n_r, k))
-        tones = unit_phasors(cycles)
+        tones = np.exp(2j * np.pi * cycles).astype(np.complex64)
         slow = tones[:split].reshape(self.n_d, k)
         slow *= self._taper_column
         fast = tones[split:].reshape(self.n_r, k)
@@ -143,7 +140,7 @@ class RDSimulator:
                           @ np.ascontiguousarray(fast[:, start:stop]).T)                    # (D, K) @ (K, R)
 
     def _add_clutter(self, spectrum, cells, range_m, lines, coeff):
-        """Add the RD map of clutter given by Doppler lines (see clutter_cells) to ``spectrum``.
+        """Add the RD map of clutter given by Doppler lines (see ClutterModel.draw_coefficients) to ``spectrum``.
 
         One scatterer in range cell k at (k + offset_k) range bins, whose slow-time
         signal is a sum of on-bin Doppler lines: its map is
@@ -151,7 +148,8 @@ class RDSimulator:
         """
         offset = range_m / self._dr - cells                                  # in [-0.5, 0.5]
         q = np.rint(offset * OFFSET_STEPS).astype(np.int64) + OFFSET_STEPS // 2
-        per_line = coeff @ self._shifted[q, self.n_r - cells]               # (L, R)
+        shifted = self._offset_response[q[:, None], (self._columns - cells[:, None]) % self.n_r]   # (C, R)
+        per_line = coeff @ shifted                                           # (L, R)
         if self._line_taps is None:
             spectrum += self._line_response[:, lines] @ per_line
             return

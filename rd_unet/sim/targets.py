@@ -66,11 +66,6 @@ def _scaled(u: np.ndarray, interval) -> np.ndarray:
     return lo + (hi - lo) * u
 
 
-def draw_targets(cfg: TargetConfig, rng: np.random.Generator) -> np.ndarray:
-    """Draw one map's targets: a structured array with TARGET_DTYPE (bins and peaks unfilled)."""
-    return targets_from_draws(cfg, [target_draws(cfg, rng)])
-
-
 def target_draws(cfg: TargetConfig, rng: np.random.Generator) -> tuple:
     """Every random draw of one map's targets, in order: ``(u (8, n) or None, fluctuation (n,))``.
 
@@ -112,16 +107,6 @@ def targets_from_draws(cfg: TargetConfig, draws) -> np.ndarray:
         t["extent_velocity_mps"] = np.where(extended, _scaled(u[7], cfg.extent_velocity_mps), 0.0)
     t["realised_snr_db"] = t["snr_db"] + 10 * np.log10(fluctuation)
     return t
-
-
-def scatterers(targets: np.ndarray, rng: np.random.Generator, amplitude_gain: float):
-    """Point scatterers of the targets: (range_m (K,), velocity_mps (K,), amplitude (K,) complex).
-
-    An extended target of n scatterers spreads its realised power equally over
-    scatterers placed uniformly in its extent box, each with a random phase.
-    ``amplitude_gain``: ``amplitude_per_sample(1.0, range_window, doppler_window)``.
-    """
-    return scatterers_from_draws(targets, scatterer_draws(int(targets["num_scatterers"].sum()), rng), amplitude_gain)
 
 
 def scatterer_draws(count: int, rng: np.random.Generator) -> np.ndarray:

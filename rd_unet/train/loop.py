@@ -48,6 +48,7 @@ def make_loss(cfg: TrainConfig):
     return weighted
 
 
+VAL_SPLIT_STREAM = 12345      # the validation split's generator is seeded (seed, this): its own stream
 _clock = time.monotonic        # the training clock (a test can replace it)
 
 
@@ -120,7 +121,7 @@ def _split(cfg: TrainConfig):
             n_val = f["noisy"].shape[0]
             nbytes += f["noisy"][0].nbytes * n_val * 2
         return np.arange(n), (cfg.val, np.arange(n_val)), nbytes
-    perm = np.random.default_rng([cfg.seed, 12345]).permutation(n)
+    perm = np.random.default_rng([cfg.seed, VAL_SPLIT_STREAM]).permutation(n)
     k = int(round(n * cfg.val_fraction))
     if n - k < 1:
         raise ValueError(f"{cfg.data}: {n} maps leave none for training with val_fraction {cfg.val_fraction}")

@@ -6,7 +6,7 @@ from scipy import stats
 from rd_unet.config import ClutterConfig, ClutterSet, RadarConfig, ScenarioConfig, replace_nested
 from rd_unet.sim import RDSimulator
 from rd_unet.sim import radar as rd
-from rd_unet.sim.targets import TargetConfig, draw_targets, swerling_power
+from rd_unet.sim.targets import TargetConfig, swerling_power
 from tests.conftest import quiet_scenario
 
 WINDOWS = ["hann", "hamming", "blackman", "rectangular", "chebyshev:60", "taylor:35"]
@@ -175,8 +175,9 @@ def test_interference_is_a_broadband_burst(tiny):
 def test_target_draws_respect_the_configuration():
     cfg = TargetConfig(count=(2, 5), range_m=(10, 20), velocity_mps=(-3, 1), snr_db=(5, 6), swerling=(0,))
     g = np.random.default_rng(0)
+    sim = RDSimulator(ScenarioConfig(targets=cfg))
     for _ in range(50):
-        t = draw_targets(cfg, g)
+        t = sim.simulate(g).targets
         assert 2 <= len(t) <= 5
         assert np.all((t["range_m"] >= 10) & (t["range_m"] <= 20))
         assert np.all((t["velocity_mps"] >= -3) & (t["velocity_mps"] <= 1))

@@ -14,10 +14,10 @@ from scipy import stats
 from rd_unet.config import ClutterConfig, ClutterSet, ScenarioConfig, TargetConfig, replace_nested
 from rd_unet.sim import RDSimulator
 from rd_unet.sim import radar as rd
-from rd_unet.sim.clutter import clutter_cells
+from rd_unet.sim.clutter import ClutterModel
 from rd_unet.sim.fmcw import OFFSET_STEPS
-from rd_unet.sim.noise import complex_normal, unit_phasors
-from rd_unet.sim.targets import draw_targets, scatterers
+from rd_unet.sim.noise import complex_normal_from_bits
+from rd_unet.sim.targets import (scatterer_draws, scatterers_from_draws, target_draws, targets_from_draws)
 from tests.sim.test_fmcw import random_radar
 
 
@@ -27,6 +27,24 @@ def _process(sim, beat):
     taper = sim.doppler_window * np.exp(2j * np.pi * (sim.n_d // 2) * m / sim.n_d)
     return scipy.fft.fft2(beat * np.outer(taper, sim.range_window)) / np.sqrt(
         (sim.range_window ** 2).sum() * (sim.doppler_window ** 2).sum())
+
+
+def complex_normal(rng, shape, scale=None):
+    n = int(np.prod(shape))
+    flat = None if scale is None else np.asarray(scale, np.float32).reshape(-1)
+    return complex_normal_from_bits(rng.bit_generator.random_raw(n), flat).reshape(shape)
+
+
+def _replay(sc, sim, rng):
+    """The simulator's draws of one map, in its order: targets, scatterers, noise, clutter."""
+    targets = targets_from_draws(sc.targets, [target_draws(sc.targets, rng)])
+    draws = scatterer_draws(int(targets["num_scatterers"].sum()), rng)
+    r_m, v_mps, amp = scatterers_from_draws(targets, draws, sim._amplitude_gain)
+    noise = complex_normal(rng, (sim.n_d, sim.n_r))
+    model = ClutterModel(sc.clutter, sc.radar)
+    fields = model.fields([model.draw_parameters(rng)])
+    cells, range_m, lines, bits, std = model.draw_coefficients(fields, 0, rng)
+    return r_m, v_mps, amp, noise, (cells, range_m, lines, complex_normal_from_bits(bits, std))
 
 
 def _scenario(radar, g):
@@ -50,11 +68,7 @@ def test_maps_equal_time_domain_processing():
         dense_doppler_windows.add(sim._line_taps is None)   # matrix product or a few shifted adds
         m = sim.simulate(np.random.default_rng([trial, 1]), store_complex=True)
 
-        replay = np.random.default_rng([trial, 1])
-        targets = draw_targets(sc.targets, replay)
-        r_m, v_mps, amp = scatterers(targets, replay, sim._amplitude_gain)
-        noise = complex_normal(replay, (sim.n_d, sim.n_r))
-        cells, range_m, lines, coeff = clutter_cells(sc.clutter, radar, replay)
+        r_m, v_mps, amp, noise, (cells, range_m, lines, coeff) = _replay(sc, sim, np.random.default_rng([trial, 1]))
 
         n, mm = np.arange(sim.n_r), np.arange(sim.n_d)
         fd = 2 * v_mps / rd.wavelength_m(radar) * rd.chirp_interval_s(radar)          # cycles per chirp
@@ -102,12 +116,6 @@ def test_complex_normal_is_reproducible_and_sized():
     assert a.shape == (7, 5) and a.dtype == np.complex64
     np.testing.assert_array_equal(a, b)
     assert complex_normal(np.random.default_rng(3), 11).shape == (11,)
-
-
-def test_unit_phasors_match_exp():
-    cycles = np.random.default_rng(0).uniform(-1e4, 1e4, 5000)
-    # float32 output after exact float64 reduction: within float32 rounding
-    np.testing.assert_allclose(unit_phasors(cycles), np.exp(2j * np.pi * cycles), atol=2e-6)
 
 
 @pytest.mark.parametrize("name", ["default", "automotive", "maritime", "ground_surveillance"])
