@@ -260,77 +260,97 @@ def _detection(name, s: _Scores, calibration: Calibration, cfg):
     return ts, bg, thr, pd, pfa_measured, pd_grid, roc, auc
 
 
+@dataclass(frozen=True)
+class _Reference:
+    """What every method is compared with: raw CA-CFAR's figures over the same targets."""
+
+    snr_db: np.ndarray           # (K,) the target table's SNR
+    edges: np.ndarray            # SNR band edges
+    snr: dict                    # raw's per-map SNR figures
+    hits_1e4: np.ndarray         # (K,) raw detects the target at its calibrated 1e-4 threshold
+    snr50: float                 # raw's SNR at Pd 0.5, Pfa 1e-4
+
+
 def aggregate(scores, calibration: Calibration, targets, cfg: EvalConfig):
     """Per-method report entries, plus the curves the figures need."""
     snr_db = targets["snr_db"]
-    edges = _snr_edges(snr_db, cfg.snr_band_db)
-    raw_snr = {k: np.asarray(v) for k, v in scores["raw"].snr.items()}
     raw_hits = np.concatenate(scores["raw"].target_scores) > calibration.threshold("raw", 1e-4)
-    raw_snr50 = metrics.snr_at_pd(raw_hits, snr_db)
+    ref = _Reference(snr_db, _snr_edges(snr_db, cfg.snr_band_db),
+                     {k: np.asarray(v) for k, v in scores["raw"].snr.items()}, raw_hits,
+                     metrics.snr_at_pd(raw_hits, snr_db))
     entries, curves = {}, {"roc": {}, "pd_vs_snr": {}, "gains": {}, "pd_grid": {}}
     for name, s in scores.items():
-        ts, bg, thr, pd, pfa_measured, pd_grid, roc, auc = _detection(name, s, calibration, cfg)
-        op_thr = calibration.threshold(name if name in calibration.background else "raw", cfg.pfa)
-        hits = ts > op_thr
-        hits_1e4 = ts > thr["1e-4"]
-        lost = raw_hits & ~hits_1e4
-        peak_err = np.concatenate(s.peak_error)
-        erased = np.concatenate(s.erased)
-        snr = {k: np.asarray(v) for k, v in s.snr.items()}
-        gain = {k: snr[k] - raw_snr[k] for k in ("mask_sinr_db", "recon_sinr_db", "strongest_target_snr_db")}
-        power = np.concatenate(s.peak_power)
-        fa_cells = int(np.sum(bg > op_thr)) if math.isfinite(op_thr) else None
-        by_snr = {"edges_db": [float(e) for e in edges],
-                  "pd": _by_band(hits.astype(float), snr_db, edges, lambda v: float(v.mean())),
-                  "num_targets": _by_band(hits, snr_db, edges, lambda v: int(v.size)),
-                  "peak_error_db_median": _by_band(peak_err, snr_db, edges, lambda v: float(np.median(v))),
-                  "erased_fraction": _by_band(erased.astype(float), snr_db, edges, lambda v: float(v.mean())),
-                  "lost_fraction": _by_band(lost.astype(float), snr_db, edges, lambda v: float(v.mean()))}
-        precision_cells = hits.sum() / (hits.sum() + fa_cells) if fa_cells is not None and hits.sum() + fa_cells else 0.0
-        recall = float(hits.mean())
-        snr50 = metrics.snr_at_pd(hits_1e4, snr_db)
-        entries[name] = {
-            "mask_sinr_gain_db": float(np.nanmean(gain["mask_sinr_db"])),
-            "recon_sinr_gain_db": float(np.nanmean(gain["recon_sinr_db"])),
-            "strongest_target_gain_db": float(np.nanmean(gain["strongest_target_snr_db"])),
-            "mask_sinr_gain_db_median": float(np.nanmedian(gain["mask_sinr_db"])),
-            "peak_error_db": float(metrics.db(power[:, 0].sum()) - metrics.db(power[:, 1].sum())),
-            "peak_error_db_median": float(np.median(peak_err)),
-            "peak_error_db_p10": float(np.percentile(peak_err, 10)),
-            "peak_abs_error_db": float(np.mean(np.abs(peak_err))),
-            "erased_fraction": float(erased.mean()),
-            "lost_fraction": float(lost.mean()),
-            "detection_snr_gain_db": raw_snr50 - snr50,
-            "snr_db_at_pd_0.5": snr50,
-            "auc": auc,
-            "partial_auc": metrics.partial_auc(PFA_GRID, pd_grid),
-            "pd_at_pfa": pd,
-            "pfa_measured": pfa_measured,
-            # parallel to the report's pfa_grid (the supported points of PFA_GRID)
-            "pd_at_pfa_grid": [float(v) for p, v in zip(PFA_GRID, pd_grid) if calibration.supports(p)],
-            "threshold_at_pfa": thr,
-            "pd_by_snr_db": by_snr,
-            "false_alarm_clusters_per_map": s.clusters / len(s.target_scores),
-            "f1": metrics.detection_f1(int(hits.sum()), s.clusters, int((~hits).sum())),
-            "f1_vs_clean_cfar": metrics.detection_f1(s.design["tp"], s.design["fp"], s.design["fn"]),
-            "operating_point": {
-                "pfa": cfg.pfa, "threshold": op_thr, "pd": recall,
-                "empirical_pfa": float(np.mean(bg > op_thr)) if fa_cells is not None else None,
-                "f1": 2 * precision_cells * recall / (precision_cells + recall) if precision_cells + recall else 0.0,
-                "precision": float(precision_cells), "false_alarms": fa_cells, "false_alarm_clusters": s.clusters,
-            },
-            "design_cfar": {
-                "pfa_requested": cfg.pfa,
-                "pd": s.design["hits"] / max(1, len(ts)),
-                "empirical_pfa": s.design["false_alarms"] / max(1, bg.size),
-            },
-            "mean_floor_db": float(np.mean(snr["floor_db"])),
-        }
-        curves["roc"][name] = roc
-        curves["pd_vs_snr"][name] = [np.nan if v is None else v for v in by_snr["pd"]]
-        curves["gains"][name] = gain["mask_sinr_db"]
-        curves["pd_grid"][name] = pd_grid
-    return entries, curves, edges
+        entries[name], method_curves = _method_entry(name, s, calibration, ref, cfg)
+        for key, value in method_curves.items():
+            curves[key][name] = value
+    return entries, curves, ref.edges
+
+
+def _method_entry(name, s: _Scores, calibration: Calibration, ref: _Reference, cfg: EvalConfig):
+    ts, bg, thr, pd, pfa_measured, pd_grid, roc, auc = _detection(name, s, calibration, cfg)
+    op_thr = calibration.threshold(name if name in calibration.background else "raw", cfg.pfa)
+    hits, hits_1e4 = ts > op_thr, ts > thr["1e-4"]
+    lost = ref.hits_1e4 & ~hits_1e4
+    peak_err, erased = np.concatenate(s.peak_error), np.concatenate(s.erased)
+    snr = {k: np.asarray(v) for k, v in s.snr.items()}
+    gain = {k: snr[k] - ref.snr[k] for k in ("mask_sinr_db", "recon_sinr_db", "strongest_target_snr_db")}
+    power = np.concatenate(s.peak_power)
+    snr50 = metrics.snr_at_pd(hits_1e4, ref.snr_db)
+    entry = {
+        "mask_sinr_gain_db": float(np.nanmean(gain["mask_sinr_db"])),
+        "recon_sinr_gain_db": float(np.nanmean(gain["recon_sinr_db"])),
+        "strongest_target_gain_db": float(np.nanmean(gain["strongest_target_snr_db"])),
+        "mask_sinr_gain_db_median": float(np.nanmedian(gain["mask_sinr_db"])),
+        "peak_error_db": float(metrics.db(power[:, 0].sum()) - metrics.db(power[:, 1].sum())),
+        "peak_error_db_median": float(np.median(peak_err)),
+        "peak_error_db_p10": float(np.percentile(peak_err, 10)),
+        "peak_abs_error_db": float(np.mean(np.abs(peak_err))),
+        "erased_fraction": float(erased.mean()),
+        "lost_fraction": float(lost.mean()),
+        "detection_snr_gain_db": ref.snr50 - snr50,
+        "snr_db_at_pd_0.5": snr50,
+        "auc": auc,
+        "partial_auc": metrics.partial_auc(PFA_GRID, pd_grid),
+        "pd_at_pfa": pd,
+        "pfa_measured": pfa_measured,
+        # parallel to the report's pfa_grid (the supported points of PFA_GRID)
+        "pd_at_pfa_grid": [float(v) for p, v in zip(PFA_GRID, pd_grid) if calibration.supports(p)],
+        "threshold_at_pfa": thr,
+        "pd_by_snr_db": _by_snr(hits, peak_err, erased, lost, ref),
+        "false_alarm_clusters_per_map": s.clusters / len(s.target_scores),
+        "f1": metrics.detection_f1(int(hits.sum()), s.clusters, int((~hits).sum())),
+        "f1_vs_clean_cfar": metrics.detection_f1(s.design["tp"], s.design["fp"], s.design["fn"]),
+        "operating_point": _operating_point(hits, bg, op_thr, s, cfg),
+        "design_cfar": {"pfa_requested": cfg.pfa, "pd": s.design["hits"] / max(1, len(ts)),
+                        "empirical_pfa": s.design["false_alarms"] / max(1, bg.size)},
+        "mean_floor_db": float(np.mean(snr["floor_db"])),
+    }
+    by_band_pd = entry["pd_by_snr_db"]["pd"]
+    curves = {"roc": roc, "pd_vs_snr": [np.nan if v is None else v for v in by_band_pd],
+              "gains": gain["mask_sinr_db"], "pd_grid": pd_grid}
+    return entry, curves
+
+
+def _by_snr(hits, peak_err, erased, lost, ref: _Reference) -> dict:
+    snr_db, edges = ref.snr_db, ref.edges
+    return {"edges_db": [float(e) for e in edges],
+            "pd": _by_band(hits.astype(float), snr_db, edges, lambda v: float(v.mean())),
+            "num_targets": _by_band(hits, snr_db, edges, lambda v: int(v.size)),
+            "peak_error_db_median": _by_band(peak_err, snr_db, edges, lambda v: float(np.median(v))),
+            "erased_fraction": _by_band(erased.astype(float), snr_db, edges, lambda v: float(v.mean())),
+            "lost_fraction": _by_band(lost.astype(float), snr_db, edges, lambda v: float(v.mean()))}
+
+
+def _operating_point(hits, bg, op_thr, s: _Scores, cfg: EvalConfig) -> dict:
+    """Format 1's operating point: cell-counted false alarms at the calibrated ``cfg.pfa``."""
+    fa_cells = int(np.sum(bg > op_thr)) if math.isfinite(op_thr) else None
+    n_hits = int(hits.sum())
+    precision = n_hits / (n_hits + fa_cells) if fa_cells is not None and n_hits + fa_cells else 0.0
+    recall = float(hits.mean())
+    return {"pfa": cfg.pfa, "threshold": op_thr, "pd": recall,
+            "empirical_pfa": float(np.mean(bg > op_thr)) if fa_cells is not None else None,
+            "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+            "precision": float(precision), "false_alarms": fa_cells, "false_alarm_clusters": s.clusters}
 
 
 def compare(entries, curves, calibration: Calibration) -> dict:
@@ -371,6 +391,19 @@ def evaluate(data, model, output, cfg: EvalConfig = EvalConfig(), progress: bool
         calibration = calibrate(methods, data, cfg, shape, progress)
         scores, targets, ideal, panels = score(f, methods, calibration, n, per_map, cfg, progress)
     entries, curves, edges = aggregate(scores, calibration, targets, cfg)
+    report = _report(data, n, shape, scenario, model_path, cfg, entries, curves, calibration, targets, ideal, edges,
+                     scores)
+    output.mkdir(parents=True, exist_ok=True)
+    report["figures"] = render_figures(report, curves, edges, panels, range_m, velocity_mps, output)
+    report["seconds"] = round(time.time() - t_start, 1)
+    report = _json_safe(report)
+    atomic_write_text(output / "report.json", json.dumps(report, indent=2))
+    atomic_write_text(output / "report.md", render_markdown(report))
+    return report
+
+
+def _report(data, n, shape, scenario, model_path, cfg, entries, curves, calibration, targets, ideal, edges,
+            scores) -> dict:
     unsupported = {k: f"needs >= {CELLS_PER_PFA / p:.0e} calibration cells, have {calibration.cells}"
                    for k, p in PFA_POINTS.items() if not calibration.supports(p)}
     report = {
@@ -399,12 +432,6 @@ def evaluate(data, model, output, cfg: EvalConfig = EvalConfig(), progress: bool
         "figures": {},
         "seconds": 0.0,
     }
-    output.mkdir(parents=True, exist_ok=True)
-    report["figures"] = render_figures(report, curves, edges, panels, range_m, velocity_mps, output)
-    report["seconds"] = round(time.time() - t_start, 1)
-    report = _json_safe(report)
-    atomic_write_text(output / "report.json", json.dumps(report, indent=2))
-    atomic_write_text(output / "report.md", render_markdown(report))
     return report
 
 
