@@ -488,11 +488,11 @@ class TrainConfig(Validated):
 
 # ----------------------------------------------------------------------------- scenarios
 def preset_dirs() -> list[Path]:
-    """Where scenario presets are looked up: $RD_UNET_PRESETS, then the repository's simulations/presets."""
+    """Where scenario presets are looked up: $RD_UNET_PRESETS, then the package's own presets
+    (``rd_unet/presets``, package data, so they are there however the package was installed)."""
     dirs = []
     if os.environ.get("RD_UNET_PRESETS"):
         dirs.append(Path(os.environ["RD_UNET_PRESETS"]))
-    dirs.append(Path(__file__).resolve().parent.parent / "simulations" / "presets")
     dirs.append(Path(__file__).resolve().parent / "presets")
     return dirs
 

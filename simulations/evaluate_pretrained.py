@@ -146,7 +146,7 @@ def readme_summary(results: dict) -> str:
         "high at every Pfa from 1e-6 to 1e-2) on " + (", ".join(dominated) if dominated else "none of the "
         "scenarios") + "; its partial AUC is higher on " + (", ".join(above) or "none") + " and lower on "
         + (", ".join(below) or "none") + f". It erases {min(erased):.0%} to {max(erased):.0%} of the targets "
-        "(output peak more than 10 dB below the clean one), mostly the weak ones.", ""] + rows)
+        "(output peak more than 10 dB below the clean one).", ""] + rows)
 
 
 def write_readme_summary(readme: Path, results: dict) -> None:
