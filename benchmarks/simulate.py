@@ -32,6 +32,8 @@ def main():
     p.add_argument("--scenario", default="default")
     p.add_argument("--maps", type=int, default=400)
     p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--end-to-end", action="store_true",
+                   help="also time `rd-unet simulate` end to end (generate_dataset, one worker) per compression")
     p.add_argument("--audit", action="store_true",
                    help="also measure the end-to-end gain of the simulator's one optimisation (its noise sampler)")
     args = p.parse_args()
@@ -80,8 +82,30 @@ def main():
           f"ratio {t_ours / t_strict:.2f}x")
     print(f"one map per call (RDSimulator.simulate): {t_single / args.maps * 1e3:.3f} ms/map, "
           f"ratio {t_single / t_floor:.2f}x the floor")
+    if args.end_to_end:
+        end_to_end(sc, min(t_ours, t_single) / args.maps, t_floor / args.maps, args.maps, args.rounds)
     if args.audit:
         audit(t_ours / args.maps, d, r, args.maps, args.rounds)
+
+
+def end_to_end(sc, t_core, t_floor, maps, rounds):
+    """The command's time per map (simulation + HDF5 writing, one worker) over the core
+    simulator's (the faster of batches and one map per call), for each --compression."""
+    import tempfile
+
+    from rd_unet.data.generate import generate_dataset
+    from rd_unet.data.hdf5 import COMPRESSION, DEFAULT_COMPRESSION
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in COMPRESSION:
+            def run():
+                generate_dataset(sc, Path(tmp) / f"{name}.h5", num_maps=maps, seed=0, progress=False,
+                                 compression=name, overwrite=True)
+            t = min(best_of(run, 1) for _ in range(max(1, rounds // 2))) / maps
+            size = (Path(tmp) / f"{name}.h5").stat().st_size / maps / 1e3
+            print(f"end to end, --compression {name}{' (default)' if name == DEFAULT_COMPRESSION else ''}: "
+                  f"{t * 1e3:.3f} ms/map, {t / t_core:.2f}x the core simulator (target <= 1.3x), "
+                  f"{t / t_floor:.2f}x the floor; {size:.0f} kB/map")
 
 
 def audit(t_map, d, r, maps, rounds):

@@ -12,7 +12,7 @@ import numpy as np
 from tqdm import tqdm
 
 from rd_unet.config import ScenarioConfig
-from rd_unet.data.hdf5 import DatasetWriter
+from rd_unet.data.hdf5 import DEFAULT_COMPRESSION, DatasetWriter
 from rd_unet.sim.fmcw import RDSimulator
 
 _worker_sim: RDSimulator | None = None
@@ -66,7 +66,8 @@ def batch_size(scenario: ScenarioConfig) -> int:
 def generate_dataset(scenario: ScenarioConfig, output, *, num_maps: int, seed: int = 0,
                      workers: int = 1, shard: str | tuple[int, int] = (0, 1),
                      store_complex: bool = False, overwrite: bool = False,
-                     progress: bool = True, checkpoint_every: int = 64) -> Path:
+                     progress: bool = True, checkpoint_every: int = 64,
+                     compression: str = DEFAULT_COMPRESSION) -> Path:
     """Simulate ``num_maps`` maps (or this shard's part of them) into the HDF5 file ``output``.
 
     An interrupted run leaves ``output.partial``; running the same command again
@@ -86,7 +87,8 @@ def generate_dataset(scenario: ScenarioConfig, output, *, num_maps: int, seed: i
         raise ValueError(f"--shard {shard[0]}/{shard[1]}: no maps fall in this shard of {num_maps}")
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     writer = DatasetWriter(output, scenario, num_maps=stop - start, seed=seed, map_index_offset=start,
-                           shard=f"{shard[0]}/{shard[1]}", store_complex=store_complex, overwrite=overwrite)
+                           shard=f"{shard[0]}/{shard[1]}", store_complex=store_complex, overwrite=overwrite,
+                           compression=compression)
     step = batch_size(scenario)
     jobs = [(seed, i, min(i + step, stop)) for i in range(start + writer.start, stop, step)]
     bar = tqdm(total=stop - start, initial=writer.start, unit="map", desc=f"simulate {Path(output).name}",
@@ -100,14 +102,14 @@ def generate_dataset(scenario: ScenarioConfig, output, *, num_maps: int, seed: i
             ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
             pool = ctx.Pool(workers, initializer=_init, initargs=(scenario, store_complex))
             results = pool.imap(_simulate, jobs)
-        n = 0
+        since_checkpoint = 0
         for batch in results:
-            for sim in batch:
-                writer.write(sim)
-                bar.update()
-                n += 1
-                if n % checkpoint_every == 0:
-                    writer.checkpoint()
+            writer.write_batch(batch)
+            bar.update(len(batch))
+            since_checkpoint += len(batch)
+            if since_checkpoint >= checkpoint_every:
+                writer.checkpoint()
+                since_checkpoint = 0
         if pool is not None:
             pool.close()
             pool.join()

@@ -31,6 +31,14 @@ class DatasetFormatError(ValueError):
     """A file is not a readable rd_unet dataset; the message names the file and the problem."""
 
 
+# HDF5 filters of ``--compression``: none and lzf need no plugin (h5py and MATLAB's
+# h5read read both; lzf only through h5py/PyTables); gzip is everywhere but several
+# times slower to write than simulating (benchmarks/simulate.py --end-to-end)
+COMPRESSION = {"none": {}, "lzf": {"compression": "lzf", "shuffle": True},
+               "gzip": {"compression": "gzip", "compression_opts": 4, "shuffle": True}}
+DEFAULT_COMPRESSION = "none"
+
+
 class DatasetWriter:
     """Writes maps in order into ``PATH.partial``; ``finish`` renames it to ``PATH``.
 
@@ -40,7 +48,9 @@ class DatasetWriter:
 
     def __init__(self, path, scenario: ScenarioConfig, *, num_maps: int, seed: int,
                  map_index_offset: int = 0, shard: str = "0/1", store_complex: bool = False,
-                 overwrite: bool = False):
+                 overwrite: bool = False, compression: str = DEFAULT_COMPRESSION):
+        if compression not in COMPRESSION:
+            raise ValueError(f"--compression: expected one of {', '.join(COMPRESSION)}, got {compression!r}")
         self.path = Path(path)
         if self.path.exists() and not overwrite:
             raise FileExistsError(f"{self.path}: already exists; choose another --output or pass --overwrite")
@@ -81,11 +91,12 @@ class DatasetWriter:
             f.attrs["axes"] = "(map, doppler, range)"
             f.attrs["units"] = "linear power, thermal noise mean 1 per cell"
             f.attrs["maps_written"] = 0
+            f.attrs["compression"] = compression
             names = ["noisy", "clean"] + (["noisy_complex", "clean_complex"] if store_complex else [])
             for name in names:
                 dtype = np.complex64 if name.endswith("complex") else np.float32
-                f.create_dataset(name, (num_maps, d, r), dtype=dtype, chunks=(1, d, r),
-                                 compression="gzip", compression_opts=4, shuffle=True)
+                # one map per chunk: a reader of map i touches one chunk
+                f.create_dataset(name, (num_maps, d, r), dtype=dtype, chunks=(1, d, r), **COMPRESSION[compression])
             f.create_dataset("targets", (0,), dtype=TARGET_DTYPE, maxshape=(None,), chunks=(1024,))
             f.create_dataset("range_m", data=rd.range_axis_m(scenario.radar)).attrs["units"] = "m"
             f.create_dataset("velocity_mps", data=rd.velocity_axis_mps(scenario.radar)).attrs["units"] = "m/s"
@@ -95,19 +106,25 @@ class DatasetWriter:
 
     def write(self, sim) -> None:
         """Append the next map (a SimulatedMap)."""
-        f, i = self.file, self.count
-        f["noisy"][i] = sim.noisy
-        f["clean"][i] = sim.clean
+        self.write_batch([sim])
+
+    def write_batch(self, sims) -> None:
+        """Append the next maps (SimulatedMaps) with one HDF5 write per dataset."""
+        if not sims:
+            return
+        f, i, b = self.file, self.count, len(sims)
+        f["noisy"][i:i + b] = np.stack([s.noisy for s in sims])
+        f["clean"][i:i + b] = np.stack([s.clean for s in sims])
         if "noisy_complex" in f:
-            f["noisy_complex"][i] = sim.noisy_complex
-            f["clean_complex"][i] = sim.clean_complex
-        t = sim.targets.copy()
-        t["map_index"] = self.offset + i
+            f["noisy_complex"][i:i + b] = np.stack([s.noisy_complex for s in sims])
+            f["clean_complex"][i:i + b] = np.stack([s.clean_complex for s in sims])
+        t = np.concatenate([s.targets for s in sims])
+        t["map_index"] = np.repeat(self.offset + i + np.arange(b), [len(s.targets) for s in sims])
         table = f["targets"]
         n = table.shape[0]
         table.resize((n + len(t),))
         table[n:] = t
-        self.count += 1
+        self.count += b
 
     def checkpoint(self) -> None:
         """Record progress so that an interrupted run resumes from here."""

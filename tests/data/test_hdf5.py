@@ -20,7 +20,7 @@ def test_schema_round_trip(tmp_path, tiny):
         d, r = tiny.radar.chirps_per_frame, tiny.radar.samples_per_chirp
         for name in ("noisy", "clean"):
             assert f[name].shape == (6, d, r) and f[name].dtype == np.float32
-            assert f[name].chunks == (1, d, r) and f[name].compression == "gzip"
+            assert f[name].chunks == (1, d, r) and f[name].compression is None      # the default: none
         assert f["noisy_complex"].dtype == np.complex64
         np.testing.assert_allclose(np.abs(f["noisy_complex"][2]) ** 2, f["noisy"][2], rtol=1e-5)
         np.testing.assert_allclose(f["range_m"][()], rd.range_axis_m(tiny.radar))
@@ -69,20 +69,21 @@ def test_merge_rejects_a_missing_shard(tmp_path, tiny):
 def test_interrupted_run_resumes_to_the_same_file(tmp_path, tiny, monkeypatch):
     ref = gen.generate_dataset(tiny, tmp_path / "ref.h5", num_maps=20, seed=9, progress=False)
     out = tmp_path / "run.h5"
-    real_write = DatasetWriter.write
+    real_write = DatasetWriter.write_batch
     calls = {"n": 0}
 
-    def dying_write(self, sim):
+    def dying_write(self, sims):
         calls["n"] += 1
-        if calls["n"] == 13:
+        if calls["n"] == 4:                                     # killed while writing maps 12..15
             raise KeyboardInterrupt
-        real_write(self, sim)
+        real_write(self, sims)
 
-    monkeypatch.setattr(DatasetWriter, "write", dying_write)
+    monkeypatch.setattr(gen, "batch_size", lambda scenario: 4)
+    monkeypatch.setattr(DatasetWriter, "write_batch", dying_write)
     with pytest.raises(KeyboardInterrupt):
-        gen.generate_dataset(tiny, out, num_maps=20, seed=9, progress=False, checkpoint_every=5)
+        gen.generate_dataset(tiny, out, num_maps=20, seed=9, progress=False, checkpoint_every=4)
     assert not out.exists() and partial_path(out).exists()     # never half-written under the final name
-    monkeypatch.setattr(DatasetWriter, "write", real_write)
+    monkeypatch.setattr(DatasetWriter, "write_batch", real_write)
     writer = DatasetWriter(out, tiny, num_maps=20, seed=9)
     assert writer.start == 12                                   # resumes after the last recorded map
     writer.close()
@@ -163,3 +164,21 @@ def test_torch_dataset_returns_normalised_dicts_and_plots(tiny_dataset, tmp_path
     torch.testing.assert_close(back, raw, rtol=1e-4, atol=1e-4)
     ds.plot(0, tmp_path / "s.png")
     assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_compression_choices_write_the_same_maps(tmp_path, tiny):
+    """Every --compression gives the same maps and targets; the filter is the one asked
+    for, one map per chunk; an unknown choice is refused before anything is written."""
+    import h5py
+
+    from rd_unet.data.generate import generate_dataset
+    files = {c: generate_dataset(tiny, tmp_path / f"{c}.h5", num_maps=5, seed=3, progress=False, compression=c)
+             for c in ("none", "lzf", "gzip")}
+    with h5py.File(files["none"], "r") as a, h5py.File(files["lzf"], "r") as b, h5py.File(files["gzip"], "r") as c:
+        assert a["noisy"].compression is None and b["noisy"].compression == "lzf" and c["noisy"].compression == "gzip"
+        assert a["noisy"].chunks == (1, 32, 64) and a.attrs["compression"] == "none"
+        for name in ("noisy", "clean", "targets"):
+            assert np.array_equal(a[name][()], b[name][()]) and np.array_equal(a[name][()], c[name][()])
+    with pytest.raises(ValueError, match="--compression: expected one of none, lzf, gzip, got 'zstd'"):
+        generate_dataset(tiny, tmp_path / "z.h5", num_maps=2, progress=False, compression="zstd")
+    assert not (tmp_path / "z.h5").exists()
