@@ -17,7 +17,7 @@ import os
 import shutil
 import time
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
@@ -29,10 +29,11 @@ from rd_unet import __version__
 from rd_unet.files import atomic_write_text, commit, is_partial, partial_path
 from rd_unet.maps import db_to_power, power_to_db
 from rd_unet.model.inference import clean_maps, denoise, load_denoiser  # noqa: F401 (clean_maps: public here too)
-from rd_unet.model.unet import Denoiser
+from rd_unet.model.unet import EXTREME_DB, Denoiser, extreme_cells
 
 
 # ----------------------------------------------------------------------------- files
+MIN_MAP_CELLS = 8
 SUFFIXES = (".h5", ".hdf5", ".he5", ".npy", ".npz", ".mat")
 UNITS = ("power", "db", "magnitude", "complex")
 MAX_ABS_DB = 400.0
@@ -60,6 +61,12 @@ class _Context:
     batch_size: int
     bar: tqdm
     maps: int = 0
+    warned: set = field(default_factory=set)
+    warnings: list = field(default_factory=list)
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+        tqdm.write(f"rd-unet clean: warning: {message}")
 
 
 def _split_selector(text: str) -> tuple[Path, str | None]:
@@ -76,9 +83,15 @@ def expand_inputs(inputs, output_dir) -> tuple[list[Job], list[tuple[str, str]]]
     """Jobs for files, FILE:selector, directories (recursive, mirrored) and globs; plus early failures."""
     output_dir = Path(output_dir)
     jobs, failures, taken = [], [], {}
+    candidates = []
     for text in inputs:
         path, selector = _split_selector(str(text))
         if path.is_dir():
+            if output_dir.resolve().is_relative_to(path.resolve()):
+                failures.append((str(path), f"the output folder {output_dir} lies inside this input folder: its "
+                                            "outputs would be read as inputs on the next run; choose an --output "
+                                            "outside it"))
+                continue
             found = sorted(p for p in path.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file()
                            and not is_partial(p))
             pairs = [(p, output_dir / p.relative_to(path)) for p in found]
@@ -94,20 +107,24 @@ def expand_inputs(inputs, output_dir) -> tuple[list[Job], list[tuple[str, str]]]
         else:
             failures.append((str(path), "no such file or directory"))
             continue
-        for src, out in pairs:
-            if src.suffix.lower() not in SUFFIXES:
-                failures.append((str(src), f"unsupported file type {src.suffix!r}; expected one of {', '.join(SUFFIXES)}"))
-                continue
-            if out.resolve() == src.resolve():
-                failures.append((str(src), f"the output {out} would overwrite the input; choose another --output"))
-                continue
-            key = out.resolve()
-            if key in taken:
-                failures.append((str(src), f"output {out} is already the output of {taken[key]}; clean them into "
-                                           "separate --output directories"))
-                continue
-            taken[key] = src
-            jobs.append(Job(src, selector, out))
+        candidates += [(src, selector, out) for src, out in pairs]
+    # every input, before any output is chosen: an output may never be any input
+    inputs_resolved = {src.resolve(): src for src, _, _ in candidates}
+    for src, selector, out in candidates:
+        if src.suffix.lower() not in SUFFIXES:
+            failures.append((str(src), f"unsupported file type {src.suffix!r}; expected one of {', '.join(SUFFIXES)}"))
+            continue
+        if out.resolve() in inputs_resolved:
+            failures.append((str(src), f"its output {out} would overwrite the input {inputs_resolved[out.resolve()]}; "
+                                       "choose another --output"))
+            continue
+        key = out.resolve()
+        if key in taken:
+            failures.append((str(src), f"output {out} is already the output of {taken[key]}; clean them into "
+                                       "separate --output directories"))
+            continue
+        taken[key] = src
+        jobs.append(Job(src, selector, out))
     return jobs, failures
 
 
@@ -169,8 +186,11 @@ def _clean_array(read, write, shape, ctx: _Context, where: str, axes: str | None
     n = shape[n_axis] if n_axis is not None else 1
     to_ndr = [ax.index(c) for c in ("N", "D", "R") if c in ax]
     d, r = shape[ax.index("D")], shape[ax.index("R")]
-    if d < 2 or r < 2:
-        raise InputError(f"{where}: maps of {d} x {r} cells are too small to clean")
+    if d < MIN_MAP_CELLS or r < MIN_MAP_CELLS:
+        raise InputError(f"{where}: maps of {d} x {r} cells are too small to clean (at least "
+                         f"{MIN_MAP_CELLS} x {MIN_MAP_CELLS}: the noise floor and the network need a neighbourhood)")
+    if n == 0:
+        raise InputError(f"{where}: the stack holds no maps (shape {tuple(shape)})")
     for start in range(0, n, ctx.batch_size):
         stop = min(n, start + ctx.batch_size)
         index = [slice(None)] * len(shape)
@@ -181,6 +201,7 @@ def _clean_array(read, write, shape, ctx: _Context, where: str, axes: str | None
         if n_axis is None:
             stack = stack[None]
         power = to_power(stack, ctx.units, where)
+        _warn_about(power, stack, ctx, where, start)
         cleaned = from_power(denoise(ctx.denoiser, power, batch_size=ctx.batch_size, device=ctx.device).astype(np.float64),
                              ctx.units if ctx.units != "complex" else "power")
         out = cleaned if n_axis is not None else cleaned[0]
@@ -188,6 +209,36 @@ def _clean_array(read, write, shape, ctx: _Context, where: str, axes: str | None
         ctx.maps += stop - start
         ctx.bar.update(stop - start)
     return n
+
+
+def _warn_about(power, stored, ctx: _Context, where: str, start: int) -> None:
+    """Warnings that name the file: maps that look like dB given as power, all-zero maps,
+    and cells so far above the noise floor that they pass through unchanged."""
+    if ctx.units == "power" and where not in ctx.warned and looks_like_db(stored):
+        ctx.warned.add(where)
+        ctx.warn(f"{where}: the values look like decibels (all positive, within a factor "
+                 f"{DB_LIKE_SPREAD:g} of each other, without the spread of power); if they are, use --units db")
+    zero = np.flatnonzero(~power.reshape(len(power), -1).any(axis=1))
+    if zero.size:
+        ctx.warn(f"{where}: map(s) {', '.join(str(start + i) for i in zero[:5])}{' ...' if zero.size > 5 else ''} "
+                 "are all zero; their output is all zero")
+    extreme = extreme_cells(torch.tensor(power)[:, None]).numpy()
+    if extreme.any():
+        ctx.warn(f"{where}: {int(extreme.sum())} cell(s) more than {EXTREME_DB:g} dB above their map's noise floor "
+                 "(glitches? saturation?) passed through unchanged")
+
+
+DB_LIKE_SPREAD = 10.0
+
+
+def looks_like_db(values: np.ndarray) -> bool:
+    """Power of noise spreads over decades (an exponential law's 1st and 99th percentiles
+    are 460x apart); decibels of the same map lie within a small factor of each other."""
+    v = np.asarray(values)
+    if np.iscomplexobj(v) or v.size < 64:
+        return False
+    lo, hi = np.percentile(v, [1, 99])
+    return bool(v.min() > 0 and hi < DB_LIKE_SPREAD * lo)
 
 
 def _provenance(ctx: _Context, source: Path, units: str) -> dict:
@@ -203,10 +254,19 @@ def _write_sidecar(out: Path, meta: dict) -> None:
 def _clean_npy(job: Job, tmp: Path, ctx: _Context):
     try:
         arr = np.load(job.source, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError) as err:
-        raise InputError(f"{job.source}: not a readable .npy file ({err})") from None
+    except (ValueError, OSError, EOFError) as err:
+        raise InputError(f"{job.source}: not a readable .npy file ({type(err).__name__}: {err or 'empty file'})") from None
     where = str(job.source)
     out = np.lib.format.open_memmap(tmp, mode="w+", dtype=_out_dtype(arr.dtype, ctx.units), shape=arr.shape)
+    try:
+        # reserve the whole file now: a full disk is then an error here, not a SIGBUS
+        # when a mapped page is written later
+        with open(tmp, "r+b") as fh:
+            os.posix_fallocate(fh.fileno(), 0, os.path.getsize(tmp))
+    except OSError as err:
+        out._mmap.close()
+        raise InputError(f"{job.output}: cannot reserve {os.path.getsize(tmp) / 1e6:.0f} MB for the output "
+                         f"({err.strerror or err})") from None
 
     def write(index, block):
         out[index] = block
@@ -318,6 +378,7 @@ def _clean_h5(job: Job, tmp: Path, ctx: _Context, *, matlab: bool = False):
             names = _pick_h5_dataset(src, job.selector, where)
         shutil.copyfile(job.source, tmp)
         with h5py.File(tmp, "r+") as dst:
+            _materialise_virtual(src, dst)
             for name in names:
                 dset = src[name]
                 is_compound_complex = dset.dtype.names == ("real", "imag")
@@ -352,6 +413,26 @@ def _clean_h5(job: Job, tmp: Path, ctx: _Context, *, matlab: bool = False):
                 for k, v in _provenance(ctx, job.source, ctx.units).items():
                     target.attrs[k] = v
     return {"arrays": names}
+
+
+def _materialise_virtual(src: h5py.File, dst: h5py.File) -> None:
+    """Replace the copy's virtual datasets (e.g. of ``rd-unet merge``) by real ones: the
+    output must stand alone, and a write through a mapping would reach the source files."""
+    virtual = []
+    src.visititems(lambda name, obj: virtual.append(name) if isinstance(obj, h5py.Dataset) and obj.is_virtual
+                   else None)
+    for name in virtual:
+        s = src[name]
+        attrs = dict(s.attrs)
+        del dst[name]
+        chunks = (1,) + s.shape[1:] if s.ndim >= 2 and s.shape[0] else None
+        d = dst.create_dataset(name, s.shape, dtype=s.dtype, chunks=chunks, maxshape=s.maxshape if chunks else None)
+        for start in range(0, s.shape[0] if s.ndim else 0, 64):
+            d[start:start + 64] = s[start:start + 64]
+        if s.ndim == 0:
+            d[()] = s[()]
+        for k, v in attrs.items():
+            d.attrs[k] = v
 
 
 def _is_mat73(path: Path) -> bool:
@@ -425,14 +506,14 @@ def clean_files(inputs, output, *, model=None, units: str = "power", axes: str |
             cleaned.append(str(job.source))
         except InputError as err:
             failures.append((str(job.source), str(err)))
-        except (OSError, ValueError, KeyError) as err:
+        except Exception as err:         # one bad file never stops the others
             failures.append((str(job.source), f"{job.source}: {type(err).__name__}: {err}"))
     bar.close()
     seconds = time.perf_counter() - t0
     summary = {"files": len(jobs) + early_failures,
                "cleaned": len(cleaned), "skipped": len(skipped), "failed": len(failures), "maps": ctx.maps,
                "seconds": seconds, "maps_per_s": ctx.maps / seconds if seconds > 0 else 0.0,
-               "failures": failures, "model": model_path}
+               "failures": failures, "model": model_path, "warnings": ctx.warnings}
     for src, msg in failures:
         print(f"rd-unet clean: error: {msg if msg.startswith(src) else f'{src}: {msg}'}", flush=True)
     print(f"{summary['files']} files: {len(cleaned)} cleaned, {len(skipped)} skipped (already complete), "

@@ -89,8 +89,11 @@ def _train_config(args):
 
     base = {}
     if args.config:
-        with open(args.config, "rb") as fh:
-            base = tomllib.load(fh)
+        try:
+            with open(args.config, "rb") as fh:
+                base = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as err:
+            raise ValueError(f"{args.config}: not valid TOML: {err}") from None
         base = base.get("train", base)
     try:
         cfg = from_dict(TrainConfig, base)

@@ -399,6 +399,7 @@ class ScenarioConfig(Validated):
     targets: TargetConfig = TargetConfig()
     clutter: ClutterSet = ClutterSet()
     interference: InterferenceConfig = InterferenceConfig()
+    allow_aliasing: bool = False         # True: targets/clutter beyond the unambiguous limits alias into the map
 
 
 # ----------------------------------------------------------------------------- model

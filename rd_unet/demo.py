@@ -47,6 +47,9 @@ def run_demo(output="data/demo", *, quick: bool = False, device: str = "auto", p
     from rd_unet.eval.report import EvalConfig, evaluate, verdict
     from rd_unet.train.loop import train
 
+    from rd_unet.model.inference import pick_device
+
+    pick_device(device)             # a bad --device fails now, not after the simulation
     plan = QUICK if quick else FULL
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)

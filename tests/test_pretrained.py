@@ -1,3 +1,4 @@
+import pytest
 """The shipped model: present, loadable, and it generalises beyond its training mixture."""
 import numpy as np
 
@@ -42,6 +43,7 @@ def test_generalises_to_an_unseen_scenario():
     assert np.mean(recon) > 0.0          # and the map is closer to the clean one
 
 
+@pytest.mark.slow
 def test_adds_no_structure_to_noise():
     """Issue 6: on noise-only maps of the default preset, the output's tail (1e-4
     quantile over the median) is no higher than the raw map's. The output's median is

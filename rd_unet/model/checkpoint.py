@@ -56,7 +56,16 @@ def read_checkpoint(path, map_location="cpu") -> dict:
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises several types for corrupt or unsafe files
-        raise CheckpointError(f"{path}: not a loadable checkpoint ({type(err).__name__}: {str(err).splitlines()[0]})") from None
+        # torch's own message advises weights_only=False, which would run code from the file: never
+        text = " ".join(str(err).split())
+        if "Unsupported global" in text:
+            raise CheckpointError(f"{path}: refused: the file holds objects other than tensors and plain "
+                                  "containers, and loading them would run code from the file. rd_unet "
+                                  "checkpoints never do; re-save the model with rd_unet.") from None
+        detail = text.split("WeightsUnpickler error:")[-1].split(" Check the documentation")[0].strip()
+        if "weights_only" in detail:
+            detail = "unreadable"
+        raise CheckpointError(f"{path}: not a loadable checkpoint ({type(err).__name__}: {detail[:200]})") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not an rd_unet checkpoint (no format {CHECKPOINT_FORMAT!r})")
     return state

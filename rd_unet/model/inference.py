@@ -18,8 +18,12 @@ def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
+    if not (name in ("cpu", "cuda", "mps") or (name.startswith("cuda:") and name[5:].isdigit())):
+        raise ValueError(f"--device {name}: expected auto, cpu, cuda, cuda:N or mps")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"--device {name}: CUDA is not available on this machine (use auto or cpu)")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+        raise ValueError("--device mps: Apple MPS is not available on this machine (use auto or cpu)")
     if name == "cuda":
         return torch.device("cuda", local_rank)
     return torch.device(name)

@@ -53,6 +53,14 @@ class UNet(nn.Module):
         return y[..., :d, :r]                       # (B, C_out, D, R)
 
 
+EXTREME_DB = 100.0     # cells this far above the map's noise floor are outliers, not signal
+
+
+def extreme_cells(power: torch.Tensor) -> torch.Tensor:
+    """(B,) number of cells of each (B, 1, D, R) map more than EXTREME_DB above its noise floor."""
+    return (power > noise_floor(power) * 10 ** (EXTREME_DB / 10)).flatten(1).sum(1)
+
+
 class Denoiser(nn.Module):
     """Power in, power out: normalisation -> UNet -> inverse normalisation.
 
@@ -72,8 +80,13 @@ class Denoiser(nn.Module):
 
     def forward(self, power: torch.Tensor) -> torch.Tensor:
         floor = noise_floor(power)                                   # (B, 1, 1, 1)
-        y = self.unet(to_network(power, floor, self.normalization)).float()
+        x = to_network(power, floor, self.normalization)
+        # a cell far above anything a radar map holds (a glitch, a saturated ADC word) must
+        # not steer the network's output elsewhere: the network sees it at the limit, and
+        # the cell itself passes through unchanged (rd_unet.clean reports such cells)
+        limit = EXTREME_DB / self.normalization.scale_db
+        y = self.unet(x.clamp(max=limit)).float()
         clean = from_network(y, floor, self.normalization)
         if self.pedestal:
             clean = clean + self.normalization.eps * floor
-        return clean
+        return torch.where(x > limit, power, clean)

@@ -47,13 +47,37 @@ class SimulatedMap:
 
 
 def check_scenario(scenario: ScenarioConfig) -> None:
-    """Reject scenarios whose targets cannot be represented by the radar."""
-    r_max = rd.max_range_m(scenario.radar)
+    """Reject scenarios the radar cannot represent unambiguously: targets beyond the
+    maximum range or the unambiguous velocity (they would alias into the map, and the
+    target table would disagree with it), clutter wholly beyond the maximum range or
+    centred beyond the unambiguous velocity -- unless ``allow_aliasing = true``, when
+    the target table records the aliased bins. Clutter is drawn up to the maximum range."""
+    r_max, v_max = rd.max_range_m(scenario.radar), rd.max_velocity_mps(scenario.radar)
     t = scenario.targets
-    hi = max([f.range_m for f in t.fixed], default=t.range_m[1] if t.count[1] > 0 else 0.0)
+    drawn = t.count[1] > 0
+    hi = max([f.range_m for f in t.fixed], default=t.range_m[1] if drawn else 0.0)
     if hi >= r_max:
         raise ConfigError(f"targets.range_m: targets up to {hi:g} m lie beyond the radar's maximum range "
                           f"{r_max:.2f} m (samples_per_chirp x range resolution)")
+    if scenario.allow_aliasing:
+        return
+    speeds = [f.velocity_mps for f in t.fixed] + (list(t.velocity_mps) if drawn else [])
+    if speeds and (min(speeds) < -v_max or max(speeds) >= v_max):
+        raise ConfigError(f"targets.velocity_mps: targets from {min(speeds):g} to {max(speeds):g} m/s reach beyond "
+                          f"the radar's unambiguous velocity [-{v_max:.2f}, {v_max:.2f}) m/s; they would alias "
+                          "(set allow_aliasing = true to simulate that)")
+    for name in ("ground", "drifting", "volume"):
+        c = getattr(scenario.clutter, name)
+        if not c.enabled:
+            continue
+        if c.range_m[0] >= r_max:
+            raise ConfigError(f"clutter.{name}.range_m: starts at {c.range_m[0]:g} m, beyond the radar's maximum "
+                              f"range {r_max:.2f} m: no clutter would be in the map")
+        centres = [v - c.ego_velocity_mps for v in c.mean_velocity_mps]
+        if min(centres) < -v_max or max(centres) >= v_max:
+            raise ConfigError(f"clutter.{name}.mean_velocity_mps: the clutter is centred at {min(centres):g} to "
+                              f"{max(centres):g} m/s (with ego_velocity_mps), beyond the radar's unambiguous "
+                              f"velocity [-{v_max:.2f}, {v_max:.2f}) m/s (set allow_aliasing = true to simulate that)")
 
 
 class RDSimulator:

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from rd_unet.config import (ConfigError, RadarConfig, ScenarioConfig, TargetConfig, TrainConfig, UNetConfig, from_dict,
@@ -94,3 +95,22 @@ def test_train_flags_come_from_the_dataclass_and_errors_name_the_flag(capsys):
             assert flag in helptext, flag
     assert main(["train", "--data", "x.h5", "--epochs", "0"]) == 2
     assert "--epochs: expected an integer in [1, 1e+09], got 0" in capsys.readouterr().err
+
+
+def test_velocities_beyond_the_unambiguous_limit_are_errors_unless_aliasing_is_allowed():
+    from rd_unet.config import ClutterConfig, ClutterSet, FixedTarget, replace_nested
+    from rd_unet.sim import radar as rd
+    sc = load_scenario("tiny")
+    v_max = rd.max_velocity_mps(sc.radar)
+    fast = replace_nested(sc, targets=TargetConfig(count=(0, 0), fixed=(FixedTarget(10.0, v_max + 4.0, 20.0),)),
+                          clutter=ClutterSet())
+    with pytest.raises(ConfigError, match="targets.velocity_mps: targets from .* beyond the radar's unambiguous"):
+        RDSimulator(fast)
+    m = RDSimulator(replace_nested(fast, allow_aliasing=True)).simulate(np.random.default_rng(0))
+    # the table records the aliased bin, where the map's peak is
+    aliased = rd.velocity_to_bin(sc.radar, v_max + 4.0 - 2 * v_max)
+    assert int(m.targets["doppler_bin"][0]) == int(aliased)
+    assert m.clean[:, int(m.targets["range_bin"][0])].argmax() == aliased
+    far = replace_nested(sc, clutter=ClutterSet(ground=ClutterConfig(enabled=True, range_m=(500.0, 900.0))))
+    with pytest.raises(ConfigError, match="clutter.ground.range_m: starts at 500 m, beyond"):
+        RDSimulator(far)

@@ -208,3 +208,23 @@ def test_init_rejects_a_conflicting_model_and_a_missing_checkpoint(tiny_dataset,
                       init=str(tmp_path / "a" / "best.pt")), progress=False)
     with pytest.raises(ValueError, match="--init: nowhere.pt: no such checkpoint file or shipped model"):
         train(cfg_for(tiny_dataset, tmp_path / "c", init="nowhere.pt"), progress=False)
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_without_torchs_advice(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("code from the file ran",))
+    torch.save({"format": "x", "model": Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(CheckpointError) as err:
+        load_model(tmp_path / "evil.pt")
+    assert "refused" in str(err.value) and "weights_only" not in str(err.value)
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError) as err:
+        load_model(tmp_path / "junk.pt")
+    assert "not a loadable checkpoint" in str(err.value) and "weights_only" not in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["tpu", "cuda:x", "gpu"])
+def test_unknown_devices_rejected_with_the_choices(name):
+    with pytest.raises(ValueError, match=f"--device {name}: expected auto, cpu, cuda, cuda:N or mps"):
+        pick_device(name)
