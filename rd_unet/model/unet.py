@@ -82,11 +82,12 @@ class Denoiser(nn.Module):
         floor = noise_floor(power)                                   # (B, 1, 1, 1)
         x = to_network(power, floor, self.normalization)
         # a cell far above anything a radar map holds (a glitch, a saturated ADC word) must
-        # not steer the network's output elsewhere: the network sees it at the limit, and
-        # the cell itself passes through unchanged (rd_unet.clean reports such cells)
+        # not steer the network's output elsewhere: the network sees the noise floor there,
+        # and the cell itself passes through unchanged (rd_unet.clean reports such cells)
         limit = EXTREME_DB / self.normalization.scale_db
-        y = self.unet(x.clamp(max=limit)).float()
+        extreme = x > limit
+        y = self.unet(torch.where(extreme, to_network(floor, floor, self.normalization), x)).float()
         clean = from_network(y, floor, self.normalization)
         if self.pedestal:
             clean = clean + self.normalization.eps * floor
-        return torch.where(x > limit, power, clean)
+        return torch.where(extreme, power, clean)
