@@ -166,6 +166,12 @@ def _cmd_clean(args):
     return 1 if summary["failed"] else 0
 
 
+def _cmd_export(args):
+    from rd_unet.model.export import export_onnx
+    out = export_onnx(args.model, args.output)
+    print(f"wrote {out} (input 'power' (B, 1, D, R) linear power, output 'cleaned'; any B, D >= 8, R >= 8)")
+
+
 def _cmd_models(args):
     from rd_unet.model.pretrained import list_models
     models = list_models()
@@ -252,6 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=int, default=16)
     s.add_argument("--device", default="auto")
     s.add_argument("--overwrite", action="store_true", help="redo outputs that already exist")
+
+    s = add("export", _cmd_export, "Export a denoiser to ONNX (dynamic batch and map size) for deployment.")
+    s.add_argument("--model", default=None, help="checkpoint (.pt) or shipped model; default: the shipped model")
+    s.add_argument("--output", required=True, help="the .onnx file to write")
 
     add("models", _cmd_models, "List the pretrained models shipped with the package.")
     add("presets", _cmd_presets, "List the scenario presets.")

@@ -29,7 +29,10 @@ LN2 = math.log(2.0)
 def noise_floor(power: torch.Tensor) -> torch.Tensor:
     """Per-map noise floor of (..., D, R) power -> (..., 1, 1), never below a tiny positive value."""
     flat = power.flatten(-2)
-    med = flat.median(dim=-1).values if flat.shape[-1] else flat.sum(-1)
+    # the lower median by sorting (torch.median's definition): ONNX has no median operator,
+    # and a sort exports (TopK), so the exported model computes the same floor
+    n = flat.shape[-1]
+    med = torch.sort(flat, dim=-1).values[..., (n - 1) // 2] if n else flat.sum(-1)
     floor = med / LN2
     # a map whose median is 0 (e.g. a clean, mostly empty map): fall back to its mean
     floor = torch.where(floor > 0, floor, flat.mean(dim=-1).clamp_min(1e-30))

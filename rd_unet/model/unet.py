@@ -37,10 +37,9 @@ class UNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         d, r = x.shape[-2:]
         m = 2 ** self.config.depth
-        pad_d, pad_r = (-d) % m, (-r) % m
-        if pad_d or pad_r:
-            mode = "replicate" if d > 1 and r > 1 else "constant"
-            x = F.pad(x, (0, pad_r, 0, pad_d), mode=mode)
+        # always padded (by zero cells when the size divides): one graph for every size, so an
+        # exported model (rd-unet export) is not specialised to the size it was traced with
+        x = F.pad(x, (0, (-r) % m, 0, (-d) % m), mode="replicate")
         skips = [self.inc(x)]                       # (B, w0, D', R')
         for down in self.downs:
             skips.append(down(skips[-1]))           # (B, w_{l+1}, D'/2^(l+1), R'/2^(l+1))
