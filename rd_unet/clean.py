@@ -61,6 +61,7 @@ class _Context:
     batch_size: int
     bar: tqdm
     maps: int = 0
+    max_memory: int = 2 * 2 ** 30          # bytes one array may take when it cannot be streamed
     warned: set = field(default_factory=set)
     warnings: list = field(default_factory=list)
 
@@ -301,10 +302,10 @@ def _is_map(a: np.ndarray) -> bool:
     return a.ndim in (2, 3) and (np.issubdtype(a.dtype, np.number)) and not np.issubdtype(a.dtype, np.bool_)
 
 
-def _clean_named(job: Job, arrays: dict, ctx: _Context, kind: str):
+def _clean_named(job: Job, arrays: dict, ctx: _Context, kind: str, require: bool = True):
     """Clean the map-shaped arrays of a name -> array dict (or only job.selector); others pass through."""
     names = list(arrays)
-    if job.selector is not None and job.selector not in names:
+    if require and job.selector is not None and job.selector not in names:
         raise InputError(f"{job.source}: no {kind} {job.selector!r} (found: {', '.join(names) or 'none'})")
     out_arrays, cleaned = {}, []
     for name, a in arrays.items():
@@ -319,18 +320,44 @@ def _clean_named(job: Job, arrays: dict, ctx: _Context, kind: str):
             cleaned.append(name)
         else:
             out_arrays[name] = a
-    if not cleaned:
+    if require and not cleaned:
         raise InputError(f"{job.source}: no 2-D or 3-D numeric {kind} to clean (found: {', '.join(names)})")
     return out_arrays, cleaned
 
 
+def _check_budget(nbytes: int, ctx: _Context, where: str) -> None:
+    if nbytes > ctx.max_memory:
+        raise InputError(f"{where}: one array of {nbytes / 2 ** 20:.0f} MB exceeds --max-memory "
+                         f"{ctx.max_memory / 2 ** 20:.0f} MB (.npz and .mat arrays are read whole; store large stacks "
+                         "as .npy or HDF5, which are streamed, or raise --max-memory)")
+
+
 def _clean_npz(job: Job, tmp: Path, ctx: _Context):
+    """One member at a time: read, clean, write into the output archive, forget."""
     data, compressed = _npz_members(job.source)
-    with data:
-        arrays, cleaned = _clean_named(job, {name: data[name] for name in data.files}, ctx, "array")
-    with open(tmp, "wb") as fh:
-        (np.savez_compressed if compressed else np.savez)(fh, **arrays)
+    names, cleaned = list(data.files), []
+    if job.selector is not None and job.selector not in names:
+        raise InputError(f"{job.source}: no array {job.selector!r} (found: {', '.join(names) or 'none'})")
+    mode = zipfile.ZIP_DEFLATED if compressed else zipfile.ZIP_STORED
+    with data, zipfile.ZipFile(tmp, "w", compression=mode, allowZip64=True) as out:
+        for name in names:
+            _check_budget(_npz_member_bytes(data, name), ctx, f"{job.source}:{name}")
+            arrays, done = _clean_named(job, {name: data[name]}, ctx, "array", require=False)
+            cleaned += done
+            with out.open(name + ".npy", "w", force_zip64=True) as fh:
+                np.lib.format.write_array(fh, np.asanyarray(arrays[name]), allow_pickle=False)
+    if not cleaned:
+        raise InputError(f"{job.source}: no 2-D or 3-D numeric array to clean (found: {', '.join(names)})")
     return {"arrays": cleaned}
+
+
+def _npz_member_bytes(data, name: str) -> int:
+    """The size of a member once loaded, from its .npy header (nothing is read beyond it)."""
+    with data.zip.open(name + ".npy") as fh:
+        version = np.lib.format.read_magic(fh)
+        shape, _, dtype = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)(fh)
+    return int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
 
 
 def _h5_candidates(f: h5py.File):
@@ -446,10 +473,24 @@ def _clean_mat(job: Job, tmp: Path, ctx: _Context):
     if _is_mat73(job.source):
         return _clean_h5(job, tmp, ctx, matlab=True)
     try:
-        data = scipy.io.loadmat(job.source, squeeze_me=False)
+        listing = scipy.io.whosmat(job.source)
+        out_vars, cleaned = {}, []
+        for name, shape, mclass in listing:         # one variable in memory at a time while reading
+            itemsize = {"double": 8, "int64": 8, "uint64": 8, "single": 4, "int32": 4, "uint32": 4}.get(mclass, 2)
+            _check_budget(int(np.prod(shape, dtype=np.int64)) * itemsize, ctx, f"{job.source}:{name}")
+            var = scipy.io.loadmat(job.source, squeeze_me=False, variable_names=[name])[name]
+            done_vars, done = _clean_named(job, {name: var}, ctx, "variable", require=False)
+            out_vars.update(done_vars)
+            cleaned += done
+    except InputError:
+        raise
     except Exception as err:  # scipy raises several types for broken files
         raise InputError(f"{job.source}: not a readable MATLAB file ({type(err).__name__}: {err})") from None
-    out_vars, cleaned = _clean_named(job, {k: v for k, v in data.items() if not k.startswith("__")}, ctx, "variable")
+    names = [n for n, _, _ in listing]
+    if job.selector is not None and job.selector not in names:
+        raise InputError(f"{job.source}: no variable {job.selector!r} (found: {', '.join(names) or 'none'})")
+    if not cleaned:
+        raise InputError(f"{job.source}: no 2-D or 3-D numeric variable to clean (found: {', '.join(names)})")
     scipy.io.savemat(tmp, out_vars, do_compression=True, appendmat=False)
     return {"arrays": cleaned}
 
@@ -477,25 +518,38 @@ def clean_file(job: Job, ctx: _Context) -> dict:
 
 
 def clean_files(inputs, output, *, model=None, units: str = "power", axes: str | None = None, batch_size: int = 16,
-                device="auto", overwrite: bool = False, progress: bool = True) -> dict:
+                device="auto", overwrite: bool = False, progress: bool = True, max_memory_mb: float = 2048.0,
+                shard: str | tuple[int, int] = (0, 1)) -> dict:
     """Clean files into the directory ``output``; returns a summary and prints it.
 
     Never writes into an input; outputs that exist already are skipped unless
     ``overwrite``; a file that fails is reported and the others are still cleaned.
+    ``shard`` ``"K/N"``: only the K-th of N contiguous parts of the sorted file list (for
+    a cluster array job; each shard resumes like a whole run). ``max_memory_mb``: the
+    largest single .npz/.mat array read whole (.npy and HDF5 are streamed).
     """
+    from rd_unet.data.generate import parse_shard, shard_range
     from rd_unet.model.checkpoint import file_sha256
     if units not in UNITS:
         raise ValueError(f"--units: expected one of {', '.join(UNITS)}, got {units!r}")
     if batch_size < 1:
         raise ValueError(f"--batch-size: expected at least 1, got {batch_size}")
+    if not max_memory_mb > 0:
+        raise ValueError(f"--max-memory: expected a positive number of MB, got {max_memory_mb}")
+    k, n = parse_shard(shard) if isinstance(shard, str) else shard
     output = Path(output)
     jobs, failures = expand_inputs(inputs, output)
+    if n > 1:
+        jobs = sorted(jobs, key=lambda j: (str(j.source), j.selector or ""))
+        start, stop = shard_range(len(jobs), (k, n))
+        jobs = jobs[start:stop]
     early_failures = len(failures)
     denoiser, dev, model_path = load_denoiser(model, device)
     sha = file_sha256(model_path) if os.path.isfile(model_path) else ""
     t0 = time.perf_counter()
     bar = tqdm(desc="clean", unit="map", disable=not progress)
-    ctx = _Context(denoiser, dev, model_path, sha, units, axes, batch_size, bar)
+    ctx = _Context(denoiser, dev, model_path, sha, units, axes, batch_size, bar,
+                   max_memory=int(max_memory_mb * 2 ** 20))
     cleaned, skipped = [], []
     for job in jobs:
         if job.output.exists() and not overwrite:

@@ -162,7 +162,7 @@ def _cmd_clean(args):
 
     summary = clean_files(args.inputs, args.output, model=args.model, units=args.units, axes=args.axes,
                           batch_size=args.batch_size, device=args.device, overwrite=args.overwrite,
-                          progress=not args.quiet)
+                          progress=not args.quiet, max_memory_mb=args.max_memory, shard=args.shard)
     return 1 if summary["failed"] else 0
 
 
@@ -258,6 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=int, default=16)
     s.add_argument("--device", default="auto")
     s.add_argument("--overwrite", action="store_true", help="redo outputs that already exist")
+    s.add_argument("--max-memory", type=float, default=2048.0, metavar="MB",
+                   help="largest single .npz/.mat array read whole (.npy and HDF5 are streamed in batches)")
+    s.add_argument("--shard", default="0/1", metavar="K/N",
+                   help="clean only the K-th of N parts of the file list (e.g. a SLURM array job; K from 0)")
 
     s = add("export", _cmd_export, "Export a denoiser to ONNX (dynamic batch and map size) for deployment.")
     s.add_argument("--model", default=None, help="checkpoint (.pt) or shipped model; default: the shipped model")

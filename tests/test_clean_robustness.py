@@ -139,3 +139,32 @@ def test_train_config_with_a_toml_error_names_the_file(tmp_path, capsys):
     bad.write_text("[train\nepochs = 3\n")
     assert main(["train", "--config", str(bad), "--data", "x.h5"]) == 2
     assert f"{bad}: not valid TOML" in capsys.readouterr().err
+
+
+def test_npz_and_mat_arrays_over_the_memory_budget_are_refused_by_name(tmp_path, identity, capsys):  # noqa: F811
+    import scipy.io
+    np.savez(tmp_path / "z.npz", small=maps((2, 16, 16)), big=maps((40, 64, 64)))
+    scipy.io.savemat(tmp_path / "m.mat", {"big": maps((64, 64, 40))})
+    code, out = clean([tmp_path / "z.npz", tmp_path / "m.mat", "--output", tmp_path / "o", "--max-memory", "0.5"],
+                      identity, capsys)
+    assert code == 1
+    assert "z.npz:big: one array of 1 MB exceeds --max-memory 0 MB" in out.out
+    assert "m.mat:big: one array of 1 MB exceeds --max-memory" in out.out
+    code, out = clean([tmp_path / "z.npz", "--output", tmp_path / "o2"], identity, capsys)
+    assert code == 0
+    with np.load(tmp_path / "o2" / "z.npz") as z:
+        assert z["big"].shape == (40, 64, 64) and z["small"].shape == (2, 16, 16)
+
+
+def test_shards_split_the_file_list(tmp_path, identity, capsys):  # noqa: F811
+    (tmp_path / "in").mkdir()
+    for i in range(5):
+        np.save(tmp_path / "in" / f"f{i}.npy", maps((8, 8), seed=i))
+    done = []
+    for k in range(2):
+        code, out = clean([tmp_path / "in", "--output", tmp_path / "o", "--shard", f"{k}/2"], identity, capsys)
+        assert code == 0
+        done.append(sorted(p.name for p in (tmp_path / "o").glob("*.npy")))
+    assert len(done[0]) in (2, 3) and done[1] == [f"f{i}.npy" for i in range(5)]
+    code, out = clean([tmp_path / "in", "--output", tmp_path / "o", "--shard", "2/2"], identity, capsys)
+    assert code == 2 and "--shard 2/2: expected 0 <= K < N" in out.err
