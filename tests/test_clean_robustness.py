@@ -167,4 +167,4 @@ def test_shards_split_the_file_list(tmp_path, identity, capsys):  # noqa: F811
         done.append(sorted(p.name for p in (tmp_path / "o").glob("*.npy")))
     assert len(done[0]) in (2, 3) and done[1] == [f"f{i}.npy" for i in range(5)]
     code, out = clean([tmp_path / "in", "--output", tmp_path / "o", "--shard", "2/2"], identity, capsys)
-    assert code == 2 and "--shard 2/2: expected 0 <= K < N" in out.err
+    assert code == 2 and "--shard: expected 0 <= K < N, got '2/2'" in out.err
