@@ -168,3 +168,22 @@ def test_shards_split_the_file_list(tmp_path, identity, capsys):  # noqa: F811
     assert len(done[0]) in (2, 3) and done[1] == [f"f{i}.npy" for i in range(5)]
     code, out = clean([tmp_path / "in", "--output", tmp_path / "o", "--shard", "2/2"], identity, capsys)
     assert code == 2 and "--shard: expected 0 <= K < N, got '2/2'" in out.err
+
+
+def test_two_inputs_of_one_name_never_share_an_output(tmp_path, identity, capsys):  # noqa: F811
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+        np.save(tmp_path / d / "x.npy", maps((8, 8), seed=ord(d)))
+    code, out = clean([tmp_path / "a" / "x.npy", tmp_path / "b" / "x.npy", "--output", tmp_path / "o",
+                       "--overwrite"], identity, capsys)
+    assert code == 1 and "b/x.npy" in out.out and "is already the output of" in out.out
+    assert "1 cleaned" in out.out
+
+
+def test_a_failed_evaluation_leaves_no_output_folder(tmp_path, capsys):
+    from rd_unet.config import TargetConfig, load_scenario, replace_nested
+    from rd_unet.data.generate import generate_dataset
+    empty = generate_dataset(replace_nested(load_scenario("tiny"), targets=TargetConfig(count=(0, 0))),
+                             tmp_path / "e.h5", num_maps=3, progress=False)
+    assert main(["evaluate", "--data", str(empty), "--output", str(tmp_path / "r"), "--quiet"]) == 2
+    assert "hold no targets" in capsys.readouterr().err and not (tmp_path / "r").exists()
