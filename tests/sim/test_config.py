@@ -114,3 +114,16 @@ def test_velocities_beyond_the_unambiguous_limit_are_errors_unless_aliasing_is_a
     far = replace_nested(sc, clutter=ClutterSet(ground=ClutterConfig(enabled=True, range_m=(500.0, 900.0))))
     with pytest.raises(ConfigError, match="clutter.ground.range_m: starts at 500 m, beyond"):
         RDSimulator(far)
+
+
+def test_stress_presets_load_simulate_and_are_package_data():
+    """The stress suite (issue 15): at least 8 scenarios, loadable by name as stress/NAME."""
+    from pathlib import Path
+
+    import rd_unet
+    names = sorted(p.stem for p in (Path(rd_unet.__file__).parent / "presets" / "stress").glob("*.toml"))
+    assert len(names) >= 8
+    for name in names:
+        sc = load_scenario(f"stress/{name}")
+        m = RDSimulator(sc).simulate(np.random.default_rng(0))
+        assert m.noisy.shape == (sc.radar.chirps_per_frame, sc.radar.samples_per_chirp)
