@@ -172,6 +172,25 @@ def _cmd_export(args):
     print(f"wrote {out} (input 'power' (B, 1, D, R) linear power, output 'cleaned'; any B, D >= 8, R >= 8)")
 
 
+def _cmd_arch(args):
+    from rd_unet.config import UNetConfig, replace_nested
+    from rd_unet.model.summary import describe_architecture, render
+
+    fields = [f for f in ("depth", "base_channels", "upsampling", "arch") if getattr(args, f"model.{f}") is not None]
+    try:
+        cfg = replace_nested(UNetConfig(), **{f: getattr(args, f"model.{f}") for f in fields})
+    except ValueError as err:
+        raise ValueError(flag_error(err)) from None
+    if min(args.map_size) < 1:
+        raise ValueError(f"--map-size: expected two sizes >= 1 (Doppler, range), got {args.map_size}")
+    desc = describe_architecture(cfg, tuple(args.map_size))
+    print(render(desc))
+    if args.output:
+        from rd_unet.plots import architecture_plot
+        architecture_plot(desc, args.output)
+        print(f"wrote {args.output}")
+
+
 def _cmd_models(args):
     from rd_unet.model.pretrained import list_models
     models = list_models()
@@ -262,6 +281,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="largest single .npz/.mat array read whole (.npy and HDF5 are streamed in batches)")
     s.add_argument("--shard", default="0/1", metavar="K/N",
                    help="clean only the K-th of N parts of the file list (e.g. a SLURM array job; K from 0)")
+
+    s = add("arch", _cmd_arch, "Show a U-Net's shapes level by level, parameters, MACs, receptive field.")
+    config_flags(s, UNetConfig, prefix="model.")
+    s.add_argument("--map-size", type=int, nargs=2, default=[64, 128], metavar=("D", "R"))
+    s.add_argument("--output", default=None, help="also draw the architecture into this PNG")
 
     s = add("export", _cmd_export, "Export a denoiser to ONNX (dynamic batch and map size) for deployment.")
     s.add_argument("--model", default=None, help="checkpoint (.pt) or shipped model; default: the shipped model")

@@ -417,6 +417,9 @@ class NormalizationConfig(Validated):
     scale_db: float = spec(20.0, POSITIVE)
 
 
+ARCHITECTURES = ("unet", "residual-unet", "attention-unet", "resnet-unet")
+
+
 @dataclass(frozen=True)
 class UNetConfig(Validated):
     """U-Net architecture: ``depth`` pooling levels, widths ``base_channels * 2**level``.
@@ -431,6 +434,7 @@ class UNetConfig(Validated):
     depth: int = spec(3, Range(1, 6, integer=True), "U-Net pooling levels")
     base_channels: int = spec(16, Range(1, 256, integer=True), "channels of the first level (doubling per level)")
     upsampling: str = spec("transpose", OneOf(("transpose", "bilinear")), "decoder upsampling")
+    arch: str = spec("unet", OneOf(ARCHITECTURES), "member of the U-Net family (docs/architectures.md)")
     residual: bool = True
 
     def check(self):

@@ -111,3 +111,32 @@ def loss_curve_plot(epochs, train_loss, val_loss, output):
     ax.legend()
     fig.savefig(output, dpi=110)
     plt.close(fig)
+
+
+def architecture_plot(desc: dict, output):
+    """The levels of ``rd_unet.model.summary.describe_architecture`` as boxes: height ~ map
+    size, width ~ channels, encoder down the left, decoder up the right."""
+    levels = desc["levels"]
+    depth = desc["config"].depth
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.9 * (depth + 1)), constrained_layout=True)
+    biggest = max(lv["shape"][1] for lv in levels)
+    for i, lv in enumerate(levels):
+        b, c, d, r = lv["shape"]
+        if lv["name"].startswith(("encoder", "bottleneck")):
+            x, y = 0.0, -i
+        elif lv["name"].startswith("decoder"):
+            x, y = 2.6, -int(lv["name"].split()[1])
+        else:
+            x, y = 4.2, 0
+        w = 0.3 + 1.2 * c / biggest
+        ax.add_patch(plt.Rectangle((x, y - 0.35), w, 0.7, color="C0" if x == 0 else "C1", alpha=0.6))
+        ax.text(x + w + 0.05, y, f"{lv['name']}\n{c} x {d} x {r}, {lv['parameters']:,d} p", va="center", fontsize=7)
+    c = desc["config"]
+    ax.set_title(f"{c.arch}, depth {c.depth}, base {c.base_channels}: {desc['parameters']:,d} parameters, "
+                 f"{desc['macs_per_map'] / 1e9:.2f} GMAC/map, receptive field {desc['receptive_field'][0]} x "
+                 f"{desc['receptive_field'][1]}", fontsize=8)
+    ax.set_xlim(-0.2, 6.5)
+    ax.set_ylim(-depth - 0.8, 0.8)
+    ax.axis("off")
+    fig.savefig(output, dpi=110)
+    plt.close(fig)

@@ -1,4 +1,6 @@
-"""U-Net building blocks (after MONAI's basic_unet): DoubleConv, Down, Up, OutConv."""
+"""U-Net building blocks (after MONAI's basic_unet): DoubleConv, Down, Up, OutConv, and the
+parts of the family's other members: ResBlock and ResStage (residual and ResNet-encoder
+U-Nets), AttentionGate (Attention U-Net)."""
 from __future__ import annotations
 
 import torch
@@ -21,10 +23,10 @@ class DoubleConv(nn.Sequential):
 
 
 class Down(nn.Sequential):
-    """2x2 max-pool, then DoubleConv: (B, C_in, H, W) -> (B, C_out, H/2, W/2)."""
+    """2x2 max-pool, then DoubleConv (or ``block``): (B, C_in, H, W) -> (B, C_out, H/2, W/2)."""
 
-    def __init__(self, in_channels: int, out_channels: int):
-        super().__init__(nn.MaxPool2d(2), DoubleConv(in_channels, out_channels))
+    def __init__(self, in_channels: int, out_channels: int, block=None):
+        super().__init__(nn.MaxPool2d(2), (block or DoubleConv)(in_channels, out_channels))
 
 
 class Up(nn.Module):
@@ -33,20 +35,25 @@ class Up(nn.Module):
     ``in_channels`` is the deeper feature's width; the skip has ``in_channels // 2``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, mode: str = "transpose"):
+    def __init__(self, in_channels: int, out_channels: int, mode: str = "transpose", block=None,
+                 attention: bool = False, skip_channels: int | None = None):
         super().__init__()
         half = in_channels // 2
+        skip_channels = half if skip_channels is None else skip_channels
         if mode == "transpose":
             self.up = nn.ConvTranspose2d(in_channels, half, 2, stride=2)
         else:
             self.up = nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
                                     nn.Conv2d(in_channels, half, 1))
-        self.conv = DoubleConv(2 * half, out_channels)
+        self.gate = AttentionGate(skip_channels, half, max(1, skip_channels // 2)) if attention else None
+        self.conv = (block or DoubleConv)(skip_channels + half, out_channels)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         x = self.up(x)
         if x.shape[-2:] != skip.shape[-2:]:   # cannot happen after UNet's padding; kept for direct use
             x = F.pad(x, (0, skip.shape[-1] - x.shape[-1], 0, skip.shape[-2] - x.shape[-2]))
+        if self.gate is not None:
+            skip = self.gate(skip, x)
         return self.conv(torch.cat([skip, x], dim=1))
 
 
@@ -55,3 +62,51 @@ class OutConv(nn.Conv2d):
 
     def __init__(self, in_channels: int, out_channels: int, bias: bool = True):
         super().__init__(in_channels, out_channels, 1, bias=bias)
+
+
+class ResBlock(nn.Module):
+    """Residual block (He et al.): (3x3 conv -> BN -> ReLU -> 3x3 conv -> BN) + shortcut, ReLU.
+
+    ``stride`` 2 halves the size (a ResNet stage's first block); the shortcut is a 1x1
+    convolution (with the stride) when the width or size changes, else the identity.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+        )
+        self.shortcut = nn.Identity() if stride == 1 and in_channels == out_channels else nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False), nn.BatchNorm2d(out_channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.body(x) + self.shortcut(x))
+
+
+class ResStage(nn.Sequential):
+    """A ResNet-18-style stage: ``blocks`` ResBlocks, the first with ``stride``."""
+
+    def __init__(self, in_channels: int, out_channels: int, blocks: int = 2, stride: int = 2):
+        super().__init__(ResBlock(in_channels, out_channels, stride),
+                         *(ResBlock(out_channels, out_channels) for _ in range(blocks - 1)))
+
+
+class AttentionGate(nn.Module):
+    """Additive attention on a skip connection (Oktay et al., Attention U-Net, 2018).
+
+    ``alpha = sigmoid(psi(relu(W_x skip + W_g gate)))`` per pixel; returns ``alpha * skip``.
+    ``gate`` is the coarser feature, already upsampled to the skip's size.
+    """
+
+    def __init__(self, skip_channels: int, gate_channels: int, inter_channels: int):
+        super().__init__()
+        self.w_x = nn.Conv2d(skip_channels, inter_channels, 1, bias=False)
+        self.w_g = nn.Conv2d(gate_channels, inter_channels, 1, bias=True)
+        self.psi = nn.Sequential(nn.ReLU(inplace=True), nn.Conv2d(inter_channels, 1, 1), nn.Sigmoid())
+
+    def forward(self, skip: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
+        return skip * self.psi(self.w_x(skip) + self.w_g(gate))

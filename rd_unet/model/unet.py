@@ -7,12 +7,17 @@ from torch import nn
 
 from rd_unet.config import NormalizationConfig, UNetConfig
 from rd_unet.data.normalize import from_network, noise_floor, to_network
-from rd_unet.model.parts import DoubleConv, Down, OutConv, Up
+from rd_unet.model.parts import DoubleConv, Down, OutConv, ResBlock, ResStage, Up
 
 
 class UNet(nn.Module):
     """U-Net: ``depth`` levels of DoubleConv + max-pool, a bottleneck, and mirrored
     up-sampling with skip concatenation; widths ``base_channels * 2**level``.
+
+    ``config.arch`` picks the family member: ``unet`` (padded, as above),
+    ``residual-unet`` (residual blocks in encoder and decoder), ``attention-unet``
+    (additive attention gates on the skips), ``resnet-unet`` (a ResNet-18-style encoder:
+    stages of two residual blocks, the first strided, no max-pool; a U-Net decoder).
 
     forward: (B, C_in, D, R) -> (B, C_out, D, R) for any D, R >= 1. Inputs whose
     sizes are not multiples of 2**depth are padded (edge replication) at the far
@@ -23,9 +28,15 @@ class UNet(nn.Module):
         super().__init__()
         self.config = config
         widths = [config.base_channels * 2 ** level for level in range(config.depth + 1)]
-        self.inc = DoubleConv(config.in_channels, widths[0])
-        self.downs = nn.ModuleList(Down(widths[i], widths[i + 1]) for i in range(config.depth))
-        self.ups = nn.ModuleList(Up(widths[i + 1], widths[i], config.upsampling) for i in reversed(range(config.depth)))
+        arch = config.arch
+        block = ResBlock if arch in ("residual-unet", "resnet-unet") else DoubleConv
+        self.inc = block(config.in_channels, widths[0])
+        if arch == "resnet-unet":       # ResNet-18-style encoder: stages of two residual blocks, stride 2
+            self.downs = nn.ModuleList(ResStage(widths[i], widths[i + 1]) for i in range(config.depth))
+        else:
+            self.downs = nn.ModuleList(Down(widths[i], widths[i + 1], block) for i in range(config.depth))
+        self.ups = nn.ModuleList(Up(widths[i + 1], widths[i], config.upsampling, block=block,
+                                    attention=arch == "attention-unet") for i in reversed(range(config.depth)))
         # Residual: no output bias. In the log domain a constant offset is a global power
         # gain; trained with MSE it settles where noise cells (most of the loss) want it
         # and then scales down every target whose features are silent (about -2 dB).
