@@ -417,7 +417,7 @@ class NormalizationConfig(Validated):
     scale_db: float = spec(20.0, POSITIVE)
 
 
-ARCHITECTURES = ("unet", "residual-unet", "attention-unet", "resnet-unet")
+ARCHITECTURES = ("unet", "unet-valid", "residual-unet", "attention-unet", "resnet-unet")
 
 
 @dataclass(frozen=True)

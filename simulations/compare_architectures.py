@@ -62,6 +62,9 @@ def main():
         "skip concatenation (the shipped model's) |",
         "| `residual-unet` | the same with residual blocks (two 3x3 convs + shortcut) in encoder and decoder |",
         "| `attention-unet` | U-Net with additive attention gates on the skips (Oktay et al., 2018) |",
+        "| `unet-valid` | the original U-Net (Ronneberger et al., 2015): valid convolutions, cropped skips, "
+        "572 x 572 -> 388 x 388 at depth 4; maps of any size through overlap-tile (circular in Doppler, mirrored "
+        "in range), bit for bit independent of the tile size |",
         "| `resnet-unet` | ResNet-18-style encoder (stages of two residual blocks, the first strided; no max-pool, "
         "no pretrained weights) with a U-Net decoder |", "",
         f"Depth {args.depth}, {args.base_channels} base channels, residual output, one map of {MAP[0]} x {MAP[1]} "

@@ -9,14 +9,15 @@ from torch import nn
 
 
 class DoubleConv(nn.Sequential):
-    """(3x3 conv -> BatchNorm -> ReLU) x 2; spatial size unchanged."""
+    """(3x3 conv -> BatchNorm -> ReLU) x 2; spatial size unchanged, or 4 cells smaller
+    with ``padding=0`` (the original U-Net's valid convolutions)."""
 
-    def __init__(self, in_channels: int, out_channels: int):
+    def __init__(self, in_channels: int, out_channels: int, padding: int = 1):
         super().__init__(
-            nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+            nn.Conv2d(in_channels, out_channels, 3, padding=padding, bias=False),
             nn.BatchNorm2d(out_channels),
             nn.ReLU(inplace=True),
-            nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
+            nn.Conv2d(out_channels, out_channels, 3, padding=padding, bias=False),
             nn.BatchNorm2d(out_channels),
             nn.ReLU(inplace=True),
         )
@@ -50,11 +51,19 @@ class Up(nn.Module):
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         x = self.up(x)
+        if skip.shape[-2] > x.shape[-2] or skip.shape[-1] > x.shape[-1]:
+            skip = center_crop(skip, x.shape[-2:])          # valid convolutions: the skip is larger
         if x.shape[-2:] != skip.shape[-2:]:   # cannot happen after UNet's padding; kept for direct use
             x = F.pad(x, (0, skip.shape[-1] - x.shape[-1], 0, skip.shape[-2] - x.shape[-2]))
         if self.gate is not None:
             skip = self.gate(skip, x)
         return self.conv(torch.cat([skip, x], dim=1))
+
+
+def center_crop(x: torch.Tensor, size) -> torch.Tensor:
+    """The central ``size`` = (h, w) of (..., H, W)."""
+    top, left = (x.shape[-2] - size[0]) // 2, (x.shape[-1] - size[1]) // 2
+    return x[..., top:top + size[0], left:left + size[1]]
 
 
 class OutConv(nn.Conv2d):

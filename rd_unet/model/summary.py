@@ -42,13 +42,23 @@ def describe_architecture(config: UNetConfig, map_size=(64, 128)) -> dict:
     for h in hooks:
         h.remove()
     multiple = 2 ** config.depth
+    if config.arch == "unet-valid":
+        (n_d, o_d), (n_r, o_r) = net.valid_plan(map_size[0]), net.valid_plan(map_size[1])
+        inside = (n_d, n_r)
+        accepts = (f"valid-convolution inputs lose {n_d - o_d} cells per axis (e.g. "
+                   f"{next(n for n in range(n_d, n_d + 64) if net.valid_output(n))} -> "
+                   f"{net.valid_output(next(n for n in range(n_d, n_d + 64) if net.valid_output(n)))}); "
+                   f"any map size through overlap-tile (extended by {(n_d - o_d) // 2} cells: circularly in "
+                   "Doppler, mirrored in range), output of the input's size")
+    else:
+        inside = tuple(-(-n // multiple) * multiple for n in map_size)
+        accepts = (f"any D, R >= 1: padded (edge replication) to multiples of {multiple} inside, output "
+                   "cropped back to the input's size")
     levels = [{"name": name, "shape": shapes[name], "parameters": sum(p.numel() for p in m.parameters())}
               for name, m in stages]
     return {"config": config, "map_size": tuple(map_size), "levels": levels, "output_shape": tuple(out.shape),
             "parameters": sum(p.numel() for p in net.parameters()), "macs_per_map": macs[0],
-            "receptive_field": receptive_field(config),
-            "accepts": f"any D, R >= 1: padded (edge replication) to multiples of {multiple} inside, output "
-                       f"cropped back to the input's size"}
+            "receptive_field": receptive_field(config), "inside": inside, "accepts": accepts}
 
 
 def receptive_field(config: UNetConfig) -> tuple[int, int]:
@@ -78,8 +88,7 @@ def receptive_field(config: UNetConfig) -> tuple[int, int]:
 def render(desc: dict) -> str:
     """The explorer's text table."""
     c = desc["config"]
-    m = 2 ** c.depth
-    padded = tuple(-(-n // m) * m for n in desc["map_size"])
+    padded = desc["inside"]
     lines = [f"{c.arch}: depth {c.depth}, base channels {c.base_channels}, {c.upsampling} upsampling"
              f"{', residual output' if c.residual else ''}; one map of {desc['map_size'][0]} x {desc['map_size'][1]}"
              f" (Doppler x range), {padded[0]} x {padded[1]} inside", "",

@@ -1,13 +1,15 @@
 """UNet(UNetConfig): any input size, output shape equal to input shape."""
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from rd_unet.config import NormalizationConfig, UNetConfig
 from rd_unet.data.normalize import from_network, noise_floor, to_network
-from rd_unet.model.parts import DoubleConv, Down, OutConv, ResBlock, ResStage, Up
+from rd_unet.model.parts import DoubleConv, Down, OutConv, ResBlock, ResStage, Up, center_crop
 
 
 class UNet(nn.Module):
@@ -24,12 +26,15 @@ class UNet(nn.Module):
     ends and the output is cropped back.
     """
 
-    def __init__(self, config: UNetConfig = UNetConfig()):
+    def __init__(self, config: UNetConfig = UNetConfig(), tile: int = 0):
         super().__init__()
         self.config = config
+        self.tile = tile          # unet-valid: output cells per tile of the overlap-tile inference (0: whole map)
         widths = [config.base_channels * 2 ** level for level in range(config.depth + 1)]
         arch = config.arch
         block = ResBlock if arch in ("residual-unet", "resnet-unet") else DoubleConv
+        if arch == "unet-valid":
+            block = partial(DoubleConv, padding=0)
         self.inc = block(config.in_channels, widths[0])
         if arch == "resnet-unet":       # ResNet-18-style encoder: stages of two residual blocks, stride 2
             self.downs = nn.ModuleList(ResStage(widths[i], widths[i + 1]) for i in range(config.depth))
@@ -45,7 +50,24 @@ class UNet(nn.Module):
         if config.residual:   # start as the identity map
             nn.init.zeros_(self.outc.weight)
 
+    def core(self, x: torch.Tensor) -> torch.Tensor:
+        """The network itself, no padding: for ``unet-valid`` the output is smaller than the
+        input (572 x 572 -> 388 x 388 at depth 4); the other members keep the size of
+        inputs whose sides are multiples of 2**depth."""
+        skips = [self.inc(x)]
+        for down in self.downs:
+            skips.append(down(skips[-1]))
+        y = skips.pop()
+        for up in self.ups:
+            y = up(y, skips.pop())
+        y = self.outc(y)
+        if self.config.residual:
+            y = y + center_crop(x, y.shape[-2:])
+        return y
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.config.arch == "unet-valid":
+            return self._overlap_tile(x)
         d, r = x.shape[-2:]
         m = 2 ** self.config.depth
         # always padded (by zero cells when the size divides): one graph for every size, so an
@@ -61,6 +83,72 @@ class UNet(nn.Module):
         if self.config.residual:
             y = y + x
         return y[..., :d, :r]                       # (B, C_out, D, R)
+
+
+    # ----------------------------------------------------------------------------- unet-valid
+    def valid_output(self, n: int) -> int | None:
+        """Output size of the valid network for input size ``n``; None where a pooling
+        would meet an odd size or a size would vanish."""
+        for _ in range(self.config.depth):
+            n -= 4
+            if n <= 0 or n % 2:
+                return None
+            n //= 2
+        n -= 4
+        for _ in range(self.config.depth):
+            n = 2 * n - 4
+        return n if n > 0 else None
+
+    def valid_plan(self, size: int) -> tuple[int, int]:
+        """(input size, output size) of the smallest valid input whose output covers ``size``."""
+        n = 1
+        while True:
+            out = self.valid_output(n)
+            if out is not None and out >= size:
+                return n, out
+            n += 1
+
+    def _overlap_tile(self, x: torch.Tensor) -> torch.Tensor:
+        """Same-size output from the valid network (Ronneberger et al.'s overlap-tile):
+        the map is extended by the network's margin -- circularly in Doppler (the FFT's
+        own periodicity), mirrored in range -- and cut into tiles of ``self.tile`` output
+        cells (whole map when 0), each fed with its margins. Tiles start at multiples of
+        2**depth, so every tile sees the pooling grid of the whole map."""
+        d, r = x.shape[-2:]
+        (n_d, o_d), (n_r, o_r) = self.valid_plan(d), self.valid_plan(r)
+        margin = (n_d - o_d) // 2                       # the same on both axes: a property of depth
+        rows = torch.arange(-margin, o_d + margin, device=x.device) % d
+        cols = torch.arange(-margin, o_r + margin, device=x.device)
+        cols = _mirror(cols, r)
+        xp = x[..., rows, :][..., cols]                 # (B, C, o_d + 2 margin, o_r + 2 margin)
+        if not self.tile:
+            return self.core(xp)[..., :d, :r]
+        step = self.tile
+        if step % 2 ** self.config.depth:
+            raise ValueError(f"tile: expected a multiple of 2**depth = {2 ** self.config.depth}, got {step}")
+        out = torch.empty(x.shape[:-3] + (self.config.out_channels, o_d, o_r), dtype=x.dtype, device=x.device)
+        for i in range(0, o_d, step):
+            for j in range(0, o_r, step):
+                hi, hj = min(step, o_d - i), min(step, o_r - j)
+                # tiles whose input would not be a valid size use the next valid one and crop
+                ti, tj = self.valid_plan(hi)[0], self.valid_plan(hj)[0]
+                block = xp[..., i:i + ti, j:j + tj]
+                if block.shape[-2] < ti or block.shape[-1] < tj:        # the last tiles: shift back
+                    i0, j0 = max(0, min(i, xp.shape[-2] - ti)), max(0, min(j, xp.shape[-1] - tj))
+                    y = self.core(xp[..., i0:i0 + ti, j0:j0 + tj])
+                    out[..., i:i + hi, j:j + hj] = y[..., i - i0:i - i0 + hi, j - j0:j - j0 + hj]
+                else:
+                    out[..., i:i + hi, j:j + hj] = self.core(block)[..., :hi, :hj]
+        return out[..., :d, :r]
+
+
+def _mirror(index: torch.Tensor, n: int) -> torch.Tensor:
+    """Indices reflected into [0, n) (mirror without repeating the edge), for any offset."""
+    if n == 1:
+        return torch.zeros_like(index)
+    period = 2 * (n - 1)
+    k = index % period
+    return torch.where(k < n, k, period - k)
 
 
 EXTREME_DB = 100.0     # cells this far above the map's noise floor are outliers, not signal

@@ -41,7 +41,7 @@ def test_checkpoint_rebuilds_the_architecture(arch, tmp_path):
 
 
 def test_unknown_architecture_is_refused():
-    with pytest.raises(ConfigError, match="arch: expected 'unet', 'residual-unet', 'attention-unet' or 'resnet-unet'"):
+    with pytest.raises(ConfigError, match="arch: expected 'unet', 'unet-valid', 'residual-unet', 'attention-unet' or 'resnet-unet'"):
         UNetConfig(arch="transformer")
 
 
@@ -70,3 +70,26 @@ def test_arch_command_prints_and_draws(tmp_path, capsys):
     assert "resnet-unet: depth 3" in out and "40 x 104 inside" in out and "(1, 8, 40, 104)" in out
     assert "MACs per map" in out
     assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_valid_unet_is_the_original_572_to_388():
+    """Ronneberger et al.: depth 4, valid convolutions, 572 x 572 in, 388 x 388 out. The sizes
+    do not depend on the width, so base 4 stands in for the paper's 64 (a CPU test)."""
+    net = UNet(UNetConfig(depth=4, base_channels=4, arch="unet-valid")).eval()
+    assert net.valid_output(572) == 388 and net.valid_output(573) is None
+    with torch.no_grad():
+        assert net.core(torch.rand(1, 1, 572, 572)).shape == (1, 1, 388, 388)
+
+
+def test_overlap_tile_is_independent_of_the_tile_size():
+    net = UNet(UNetConfig(depth=3, base_channels=4, arch="unet-valid")).eval()
+    torch.nn.init.normal_(net.outc.weight)
+    x = torch.rand(2, 1, 45, 101)
+    with torch.no_grad():
+        whole = net(x)
+        for tile in (8, 24, 40):
+            net.tile = tile
+            assert torch.equal(net(x), whole), tile          # bit for bit
+    net.tile = 12
+    with pytest.raises(ValueError, match="tile: expected a multiple of 2\\*\\*depth = 8, got 12"):
+        net(x)
