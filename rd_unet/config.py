@@ -280,6 +280,9 @@ class RadarConfig(Validated):
     sample_rate_hz: float = spec(5e6, POSITIVE)
     range_window: str = spec("hann", Window())
     doppler_window: str = spec("hann", Window())
+    # the thermal noise floor changes by this many dB from the first to the last range bin
+    # (linear in dB, 0 dB at the middle), as an IF filter or a range-dependent gain shapes it
+    noise_slope_db: float = spec(0.0, Range(-40.0, 40.0))
 
     def check(self):
         sampling_s = self.samples_per_chirp / self.sample_rate_hz

@@ -102,6 +102,9 @@ class RDSimulator:
         self._beat_window = (np.outer(self._doppler_taper, self.range_window) * self._scale).astype(np.complex64)
         self._noise_scale = np.abs(self._beat_window).astype(np.float32)
         self._noise_scale_flat = self._noise_scale.reshape(-1)
+        # amplitude gain per range bin (FFT order: the map's range bin k is FFT bin k)
+        slope = r.noise_slope_db * (np.arange(self.n_r) / max(self.n_r - 1, 1) - 0.5)
+        self._noise_slope = (10 ** (slope / 20)).astype(np.complex64) if r.noise_slope_db else None
         # Doppler response of an on-bin line at shifted Doppler bin l: column l
         # (the window's DFT moved to bin l), with the map's scale folded in
         line_tones = np.exp(2j * np.pi * np.outer(m, (np.arange(self.n_d) - self.n_d // 2) % self.n_d) / self.n_d)
@@ -233,6 +236,8 @@ class RDSimulator:
             # thermal noise, windowed; transformed map by map, which stays in cache
             complex_normal_from_bits(rng.bit_generator.random_raw(self.n_d * self.n_r), self._noise_scale_flat,
                                      out=beat[i].reshape(-1))
+            if self._noise_slope is not None:     # a sloped floor: the noise's range spectrum shaped
+                beat[i] = scipy.fft.ifft2(scipy.fft.fft2(beat[i]) * self._noise_slope)
             if clutter.enabled:
                 clutter_draws.append(clutter.draw_parameters(rng))
         table = targets_from_draws(sc.targets, target_draws_)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from rd_unet.config import ClutterConfig, ClutterSet, RadarConfig, ScenarioConfig, replace_nested
+from rd_unet.config import ClutterConfig, ClutterSet, RadarConfig, ScenarioConfig, load_scenario, replace_nested
 from rd_unet.sim import RDSimulator
 from rd_unet.sim import radar as rd
 from rd_unet.sim.targets import TargetConfig, swerling_power
@@ -202,3 +202,15 @@ def test_poisson_target_count():
     assert n.var() == pytest.approx(4.0, rel=0.05)
     clipped = TargetConfig(count=(2, 3), count_distribution="poisson", count_mean=10.0)
     assert {draw_count(clipped, g) for _ in range(200)} <= {2, 3}
+
+
+def test_noise_floor_slope_follows_the_configuration():
+    """noise_slope_db = 8: the mean noise power per range bin runs linearly in dB from -4 dB
+    at the first bin to +4 dB at the last (0 at the middle). 200 maps of 64 Doppler bins:
+    12 800 cells per range bin, so each bin's mean is within 0.1 dB (3 sigma); 0.25 dB allowed."""
+    sc = replace_nested(quiet_scenario(load_scenario("default")), **{"radar.noise_slope_db": 8.0})
+    sim = RDSimulator(sc)
+    maps = np.stack([sim.simulate(np.random.default_rng(i)).noisy for i in range(200)])
+    profile = 10 * np.log10(maps.mean(axis=(0, 1)))
+    expected = 8.0 * (np.arange(maps.shape[-1]) / (maps.shape[-1] - 1) - 0.5)
+    np.testing.assert_allclose(profile, expected, atol=0.25)
