@@ -438,6 +438,7 @@ class UNetConfig(Validated):
     base_channels: int = spec(16, Range(1, 256, integer=True), "channels of the first level (doubling per level)")
     upsampling: str = spec("transpose", OneOf(("transpose", "bilinear")), "decoder upsampling")
     arch: str = spec("unet", OneOf(ARCHITECTURES), "member of the U-Net family (docs/architectures.md)")
+    mask_head: bool = spec(False, None, "a second 1x1 output: target-mask logits, trained with BCE (or focal) + Dice")
     residual: bool = True
 
     def check(self):
@@ -473,6 +474,8 @@ class TrainConfig(Validated):
     weight_decay: float = spec(1e-4, NON_NEGATIVE)
     loss: str = spec("mse", OneOf(("mse", "l1", "huber")), "loss in the normalised domain")
     target_weight: float = spec(0.0, NON_NEGATIVE, "extra loss weight of cells holding targets (0: plain loss)")
+    mask_loss: str = spec("bce_dice", OneOf(("bce_dice", "focal_dice")), "the mask head's loss (with --mask-head)")
+    mask_weight: float = spec(1.0, NON_NEGATIVE, "the mask head's loss weight beside the map's MSE")
     seed: int = spec(0, Range(0, 2 ** 63, integer=True), "seed of the weights and the batch order")
     device: str = spec("auto", OneOf(("auto", "cpu", "cuda", "mps"), prefixes=("cuda:",)),
                        "auto, cpu, cuda, cuda:N or mps")

@@ -30,3 +30,15 @@ def tiny_dataset(tmp_path_factory):
 
 def rng(seed=0):
     return np.random.default_rng(seed)
+
+
+@pytest.fixture(scope="module")
+def identity(tmp_path_factory):
+    """A residual U-Net with zero-initialised output: the denoiser is identity + pedestal."""
+    from rd_unet.config import NormalizationConfig, UNetConfig
+    from rd_unet.model.checkpoint import save_checkpoint
+    from rd_unet.model.unet import UNet
+    path = tmp_path_factory.mktemp("m") / "identity.pt"
+    cfg = UNetConfig(depth=2, base_channels=4)
+    save_checkpoint(path, model=UNet(cfg), model_config=cfg, normalization=NormalizationConfig())
+    return path

@@ -9,20 +9,9 @@ import scipy.io
 
 from rd_unet import clean as cl
 from rd_unet.cli import main
-from rd_unet.config import NormalizationConfig, UNetConfig
-from rd_unet.model.unet import UNet
-from rd_unet.model.checkpoint import save_checkpoint
+from rd_unet.config import NormalizationConfig
 
 EPS = NormalizationConfig().eps
-
-
-@pytest.fixture(scope="module")
-def identity(tmp_path_factory):
-    """A residual U-Net with zero-initialised output: the denoiser is identity + pedestal."""
-    path = tmp_path_factory.mktemp("m") / "identity.pt"
-    cfg = UNetConfig(depth=2, base_channels=4)
-    save_checkpoint(path, model=UNet(cfg), model_config=cfg, normalization=NormalizationConfig())
-    return path
 
 
 def expected_power(p):

@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 
 from rd_unet.cli import main
-from tests.test_clean import identity, maps  # noqa: F401 (the fixture)
+from tests.test_clean import maps
 
 
-def clean(args, identity, capsys):  # noqa: F811
+def clean(args, identity, capsys):
     code = main(["clean", *map(str, args), "--model", str(identity), "--quiet"])
     return code, capsys.readouterr()
 
 
-def test_an_output_never_replaces_any_input(tmp_path, identity, capsys):  # noqa: F811
+def test_an_output_never_replaces_any_input(tmp_path, identity, capsys):
     """Was data loss: o3/x.npy's output would be itself (refused), and d2/x.npy's output,
     o3/x.npy, then replaced that input."""
     (tmp_path / "o3").mkdir()
@@ -31,14 +31,14 @@ def test_an_output_never_replaces_any_input(tmp_path, identity, capsys):  # noqa
     assert "0 cleaned, 0 skipped" in out.out         # not "skipped (already complete)"
 
 
-def test_output_folder_inside_an_input_folder_is_refused(tmp_path, identity, capsys):  # noqa: F811
+def test_output_folder_inside_an_input_folder_is_refused(tmp_path, identity, capsys):
     np.save(tmp_path / "x.npy", maps((8, 8)))
     code, out = clean([tmp_path, "--output", tmp_path / "cleaned"], identity, capsys)
     assert code == 1 and "lies inside this input folder" in out.out
     assert not (tmp_path / "cleaned").exists()
 
 
-def test_a_zero_byte_npy_is_one_failure_and_the_rest_is_cleaned(tmp_path, identity, capsys):  # noqa: F811
+def test_a_zero_byte_npy_is_one_failure_and_the_rest_is_cleaned(tmp_path, identity, capsys):
     (tmp_path / "a_empty.npy").write_bytes(b"")
     np.save(tmp_path / "b_good.npy", maps((8, 8)))
     code, out = clean([tmp_path / "a_empty.npy", tmp_path / "b_good.npy", "--output", tmp_path / "o"], identity,
@@ -47,7 +47,7 @@ def test_a_zero_byte_npy_is_one_failure_and_the_rest_is_cleaned(tmp_path, identi
     assert (tmp_path / "o" / "b_good.npy").is_file() and "1 cleaned" in out.out
 
 
-def test_a_full_disk_is_an_error_not_a_crash(tmp_path, identity, capsys, monkeypatch):  # noqa: F811
+def test_a_full_disk_is_an_error_not_a_crash(tmp_path, identity, capsys, monkeypatch):
     """Was SIGBUS when a memory-mapped output page hit a full disk."""
     def full(fd, offset, length):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -90,7 +90,7 @@ def test_one_extreme_cell_does_not_change_the_rest(tmp_path, capsys):
     assert "1 cell(s) more than 100 dB above their map's noise floor" in capsys.readouterr().out
 
 
-def test_maps_that_look_like_db_or_are_empty_get_a_warning(tmp_path, identity, capsys):  # noqa: F811
+def test_maps_that_look_like_db_or_are_empty_get_a_warning(tmp_path, identity, capsys):
     db = 10 * np.log10(maps((4, 16, 32))) + 40.0          # all positive, a narrow range
     np.save(tmp_path / "db.npy", db)
     zero = maps((2, 16, 32))
@@ -106,13 +106,13 @@ def test_maps_that_look_like_db_or_are_empty_get_a_warning(tmp_path, identity, c
 
 @pytest.mark.parametrize("shape,message", [((3, 3), "maps of 3 x 3 cells are too small"),
                                            ((0, 32, 64), "the stack holds no maps")])
-def test_tiny_maps_and_empty_stacks_are_refused(tmp_path, identity, capsys, shape, message):  # noqa: F811
+def test_tiny_maps_and_empty_stacks_are_refused(tmp_path, identity, capsys, shape, message):
     np.save(tmp_path / "x.npy", np.ones(shape, np.float32))
     code, out = clean([tmp_path / "x.npy", "--output", tmp_path / "o"], identity, capsys)
     assert code == 1 and message in out.out and "0 cleaned" in out.out
 
 
-def test_a_merged_virtual_dataset_is_cleaned_into_real_datasets(tmp_path, identity, capsys):  # noqa: F811
+def test_a_merged_virtual_dataset_is_cleaned_into_real_datasets(tmp_path, identity, capsys):
     """Was: "write requested to unmapped portion of virtual dataset" (and a write through
     the copy's mappings would have reached the shards)."""
     from rd_unet.config import load_scenario
@@ -141,7 +141,7 @@ def test_train_config_with_a_toml_error_names_the_file(tmp_path, capsys):
     assert f"{bad}: not valid TOML" in capsys.readouterr().err
 
 
-def test_npz_and_mat_arrays_over_the_memory_budget_are_refused_by_name(tmp_path, identity, capsys):  # noqa: F811
+def test_npz_and_mat_arrays_over_the_memory_budget_are_refused_by_name(tmp_path, identity, capsys):
     import scipy.io
     np.savez(tmp_path / "z.npz", small=maps((2, 16, 16)), big=maps((40, 64, 64)))
     scipy.io.savemat(tmp_path / "m.mat", {"big": maps((64, 64, 40))})
@@ -156,7 +156,7 @@ def test_npz_and_mat_arrays_over_the_memory_budget_are_refused_by_name(tmp_path,
         assert z["big"].shape == (40, 64, 64) and z["small"].shape == (2, 16, 16)
 
 
-def test_shards_split_the_file_list(tmp_path, identity, capsys):  # noqa: F811
+def test_shards_split_the_file_list(tmp_path, identity, capsys):
     (tmp_path / "in").mkdir()
     for i in range(5):
         np.save(tmp_path / "in" / f"f{i}.npy", maps((8, 8), seed=i))
@@ -170,7 +170,7 @@ def test_shards_split_the_file_list(tmp_path, identity, capsys):  # noqa: F811
     assert code == 2 and "--shard: expected 0 <= K < N, got '2/2'" in out.err
 
 
-def test_two_inputs_of_one_name_never_share_an_output(tmp_path, identity, capsys):  # noqa: F811
+def test_two_inputs_of_one_name_never_share_an_output(tmp_path, identity, capsys):
     for d in ("a", "b"):
         (tmp_path / d).mkdir()
         np.save(tmp_path / d / "x.npy", maps((8, 8), seed=ord(d)))

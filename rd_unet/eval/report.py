@@ -25,7 +25,7 @@ from rd_unet.eval import baselines, metrics
 from rd_unet.files import atomic_write_text
 from rd_unet.eval.cfar import ca_alpha, ca_statistic, training_cell_count
 from rd_unet.model.checkpoint import file_sha256
-from rd_unet.model.inference import denoise, load_denoiser
+from rd_unet.model.inference import denoise, load_denoiser, mask_probability
 
 REPORT_FORMAT = "rd_unet.report/2"
 PFA_POINTS = {"1e-6": 1e-6, "1e-5": 1e-5, "1e-4": 1e-4, "1e-3": 1e-3, "1e-2": 1e-2}
@@ -70,14 +70,26 @@ def build_methods(denoiser, device, cfg: EvalConfig, extra=None) -> dict:
     methods = {"raw": lambda x: x}
     if denoiser is not None:
         methods["unet"] = lambda x: denoise(denoiser, x, batch_size=cfg.batch_size, device=device).astype(np.float64)
+        if denoiser.unet.config.mask_head:      # its probability map is a detection score itself
+            methods["unet_mask"] = lambda x: mask_probability(denoiser, x, batch_size=cfg.batch_size,
+                                                              device=device).astype(np.float64)
     methods.update(baselines.BASELINES)
     methods.update(extra or {})
     return methods
 
 
+# methods whose output is a detection score, thresholded as it is (no CA-CFAR statistic)
+SCORE_METHODS = ("unet_mask",)
+
+
+def _statistic(name, output, cfg):
+    if name in SCORE_METHODS:
+        return output
+    return ca_statistic(output, guard_cells=cfg.guard_cells, training_cells=cfg.training_cells)
+
+
 def _statistics(methods, noisy, cfg):
-    return {name: ca_statistic(f(noisy), guard_cells=cfg.guard_cells, training_cells=cfg.training_cells)
-            for name, f in methods.items()}
+    return {name: _statistic(name, f(noisy), cfg) for name, f in methods.items()}
 
 
 # ----------------------------------------------------------------------------- calibration
@@ -206,8 +218,7 @@ def score(f, methods, calibration: Calibration, n: int, per_map, cfg: EvalConfig
             clean = f["clean"][start:start + len(noisy)].astype(np.float64)
             outputs = {name: fn(noisy) for name, fn in methods.items()}
             outputs["oracle"] = baselines.oracle(clean)
-            stats = {name: ca_statistic(o, guard_cells=cfg.guard_cells, training_cells=cfg.training_cells)
-                     for name, o in outputs.items()}
+            stats = {name: _statistic(name, o, cfg) for name, o in outputs.items()}
             # reference detections of the F1 the interference-mitigation literature uses:
             # CA-CFAR on the clean map over the thermal noise's mean power (1 in rd_unet's units)
             clean_det = ca_statistic(clean + 1.0, guard_cells=cfg.guard_cells,
@@ -325,6 +336,11 @@ def _method_entry(name, s: _Scores, calibration: Calibration, ref: _Reference, c
                         "empirical_pfa": s.design["false_alarms"] / max(1, bg.size)},
         "mean_floor_db": float(np.mean(snr["floor_db"])),
     }
+    if name in SCORE_METHODS:      # a probability map has no power: only its detection figures mean something
+        for key in ("mask_sinr_gain_db", "recon_sinr_gain_db", "strongest_target_gain_db", "mask_sinr_gain_db_median",
+                    "peak_error_db", "peak_error_db_median", "peak_error_db_p10", "peak_abs_error_db",
+                    "erased_fraction", "mean_floor_db", "f1_vs_clean_cfar", "design_cfar"):
+            entry[key] = None
     by_band_pd = entry["pd_by_snr_db"]["pd"]
     curves = {"roc": roc, "pd_vs_snr": [np.nan if v is None else v for v in by_band_pd],
               "gains": gain["mask_sinr_db"], "pd_grid": pd_grid}
@@ -513,7 +529,8 @@ def render_markdown(report: dict) -> str:
     lines += ["", f"CA-CFAR with its threshold designed for Pfa = {pfa:g} on exponential noise (no calibration):", "",
               "| method | Pd | measured Pfa |", "|---|---|---|"]
     for name, m in report["methods"].items():
-        lines.append(f"| {name} | {m['design_cfar']['pd']:.3f} | {m['design_cfar']['empirical_pfa']:.2e} |")
+        if m["design_cfar"] is not None:
+            lines.append(f"| {name} | {m['design_cfar']['pd']:.3f} | {m['design_cfar']['empirical_pfa']:.2e} |")
     figs = report["figures"]
     lines += ["", "## Figures", "", "![ROC](roc.png)", "", "![Pd vs SNR](pd_vs_snr.png)", "",
               "![SNR-gain distribution](snr_gain.png)", ""]

@@ -41,11 +41,21 @@ def load_denoiser(model=None, device="auto") -> tuple[Denoiser, torch.device, st
 @torch.no_grad()
 def denoise(denoiser: Denoiser, maps: np.ndarray, *, batch_size: int = 16, device=None) -> np.ndarray:
     """(N, D, R) linear power -> (N, D, R) float32 cleaned power, in batches."""
-    device = device or next(denoiser.parameters()).device
+    return _batched(denoiser, maps, batch_size, device)
+
+
+@torch.no_grad()
+def mask_probability(denoiser: Denoiser, maps: np.ndarray, *, batch_size: int = 16, device=None) -> np.ndarray:
+    """(N, D, R) linear power -> (N, D, R) float32 target probability (a model with a mask head)."""
+    return _batched(denoiser.mask, maps, batch_size, device, denoiser)
+
+
+def _batched(fn, maps, batch_size, device, module=None) -> np.ndarray:
+    device = device or next((module or fn).parameters()).device
     out = np.empty(maps.shape, np.float32)
     for start in range(0, maps.shape[0], batch_size):
         x = torch.from_numpy(np.ascontiguousarray(maps[start:start + batch_size], np.float32))[:, None].to(device)
-        out[start:start + batch_size] = denoiser(x)[:, 0].cpu().numpy()
+        out[start:start + batch_size] = fn(x)[:, 0].cpu().numpy()
     return out
 
 

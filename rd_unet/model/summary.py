@@ -43,7 +43,7 @@ def describe_architecture(config: UNetConfig, map_size=(64, 128)) -> dict:
         h.remove()
     multiple = 2 ** config.depth
     if config.arch == "unet-valid":
-        (n_d, o_d), (n_r, o_r) = net.valid_plan(map_size[0]), net.valid_plan(map_size[1])
+        (n_d, o_d), n_r = net.valid_plan(map_size[0]), net.valid_plan(map_size[1])[0]
         inside = (n_d, n_r)
         accepts = (f"valid-convolution inputs lose {n_d - o_d} cells per axis (e.g. "
                    f"{next(n for n in range(n_d, n_d + 64) if net.valid_output(n))} -> "

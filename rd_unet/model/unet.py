@@ -49,6 +49,8 @@ class UNet(nn.Module):
         self.outc = OutConv(widths[0], config.out_channels, bias=not config.residual)
         if config.residual:   # start as the identity map
             nn.init.zeros_(self.outc.weight)
+        # the mask head: target-mask logits beside the map, the last output channel
+        self.maskc = OutConv(widths[0], 1) if config.mask_head else None
 
     def core(self, x: torch.Tensor) -> torch.Tensor:
         """The network itself, no padding: for ``unet-valid`` the output is smaller than the
@@ -60,9 +62,12 @@ class UNet(nn.Module):
         y = skips.pop()
         for up in self.ups:
             y = up(y, skips.pop())
-        y = self.outc(y)
+        features = y
+        y = self.outc(features)
         if self.config.residual:
             y = y + center_crop(x, y.shape[-2:])
+        if self.maskc is not None:
+            y = torch.cat([y, self.maskc(features)], dim=1)
         return y
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -73,17 +78,7 @@ class UNet(nn.Module):
         # always padded (by zero cells when the size divides): one graph for every size, so an
         # exported model (rd-unet export) is not specialised to the size it was traced with
         x = F.pad(x, (0, (-r) % m, 0, (-d) % m), mode="replicate")
-        skips = [self.inc(x)]                       # (B, w0, D', R')
-        for down in self.downs:
-            skips.append(down(skips[-1]))           # (B, w_{l+1}, D'/2^(l+1), R'/2^(l+1))
-        y = skips.pop()                             # bottleneck
-        for up in self.ups:
-            y = up(y, skips.pop())
-        y = self.outc(y)
-        if self.config.residual:
-            y = y + x
-        return y[..., :d, :r]                       # (B, C_out, D, R)
-
+        return self.core(x)[..., :d, :r]                # (B, C_out (+1 mask), D, R)
 
     # ----------------------------------------------------------------------------- unet-valid
     def valid_output(self, n: int) -> int | None:
@@ -115,7 +110,7 @@ class UNet(nn.Module):
         cells (whole map when 0), each fed with its margins. Tiles start at multiples of
         2**depth, so every tile sees the pooling grid of the whole map."""
         d, r = x.shape[-2:]
-        (n_d, o_d), (n_r, o_r) = self.valid_plan(d), self.valid_plan(r)
+        (n_d, o_d), o_r = self.valid_plan(d), self.valid_plan(r)[1]
         margin = (n_d - o_d) // 2                       # the same on both axes: a property of depth
         rows = torch.arange(-margin, o_d + margin, device=x.device) % d
         cols = torch.arange(-margin, o_r + margin, device=x.device)
@@ -126,7 +121,8 @@ class UNet(nn.Module):
         step = self.tile
         if step % 2 ** self.config.depth:
             raise ValueError(f"tile: expected a multiple of 2**depth = {2 ** self.config.depth}, got {step}")
-        out = torch.empty(x.shape[:-3] + (self.config.out_channels, o_d, o_r), dtype=x.dtype, device=x.device)
+        channels = self.config.out_channels + int(self.config.mask_head)
+        out = torch.empty(x.shape[:-3] + (channels, o_d, o_r), dtype=x.dtype, device=x.device)
         for i in range(0, o_d, step):
             for j in range(0, o_r, step):
                 hi, hj = min(step, o_d - i), min(step, o_r - j)
@@ -177,6 +173,17 @@ class Denoiser(nn.Module):
         self.pedestal = pedestal
 
     def forward(self, power: torch.Tensor) -> torch.Tensor:
+        """(B, 1, D, R) linear power -> (B, 1, D, R) cleaned power."""
+        return self.outputs(power)[0]
+
+    def mask(self, power: torch.Tensor) -> torch.Tensor:
+        """(B, 1, D, R) linear power -> (B, 1, D, R) target probability (models with a mask head)."""
+        if not self.unet.config.mask_head:
+            raise ValueError("this model has no mask head (train with --mask-head)")
+        return self.outputs(power)[1]
+
+    def outputs(self, power: torch.Tensor):
+        """(cleaned power, target probability or None), from one pass of the network."""
         floor = noise_floor(power)                                   # (B, 1, 1, 1)
         x = to_network(power, floor, self.normalization)
         # a cell far above anything a radar map holds (a glitch, a saturated ADC word) must
@@ -185,7 +192,10 @@ class Denoiser(nn.Module):
         limit = EXTREME_DB / self.normalization.scale_db
         extreme = x > limit
         y = self.unet(torch.where(extreme, to_network(floor, floor, self.normalization), x)).float()
-        clean = from_network(y, floor, self.normalization)
+        clean = from_network(y[:, :1], floor, self.normalization)
         if self.pedestal:
             clean = clean + self.normalization.eps * floor
-        return torch.where(extreme, power, clean)
+        clean = torch.where(extreme, power, clean)
+        if not self.unet.config.mask_head:
+            return clean, None
+        return clean, torch.where(extreme, 1.0, torch.sigmoid(y[:, 1:]))    # sigmoid once, here

@@ -33,19 +33,47 @@ LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss, "huber": F.smooth_l1_loss}
 
 
 def make_loss(cfg: TrainConfig):
-    """The configured loss in the normalised domain, with optional target-cell weighting."""
+    """The configured loss in the normalised domain, with optional target-cell weighting;
+    with a mask head, plus ``mask_weight`` x (BCE or focal + Dice) on its logits against
+    the target mask (clean power above the noise floor)."""
     base = LOSSES[cfg.loss]
-    if not cfg.target_weight:
-        return base
     # a clean cell above the noise floor: 10 log10(1 + eps) / scale_db in the normalised domain
     above = 10 * math.log10(1 + cfg.normalization.eps) / cfg.normalization.scale_db
 
-    def weighted(out, target, reduction="mean"):
+    def map_loss(out, target, reduction="mean"):
+        if not cfg.target_weight:
+            return base(out, target, reduction=reduction)
         w = 1.0 + cfg.target_weight * (target > above).to(out.dtype)
         per_cell = base(out, target, reduction="none") * w
         return per_cell.mean() if reduction == "mean" else per_cell.sum()
 
-    return weighted
+    if not cfg.model.mask_head:
+        return map_loss
+    mask_term = focal_dice_loss if cfg.mask_loss == "focal_dice" else bce_dice_loss
+
+    def with_mask(out, target, reduction="mean"):              # out: (B, 2, D, R) map and mask logits
+        loss = map_loss(out[:, :1], target) + cfg.mask_weight * mask_term(out[:, 1:], (target > above).float())
+        return loss if reduction == "mean" else loss * target.numel()
+
+    return with_mask
+
+
+def dice_loss(prob: torch.Tensor, mask: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
+    """1 - soft Dice over the batch: 1 - (2 sum(p m) + s) / (sum p + sum m + s)."""
+    return 1.0 - (2.0 * (prob * mask).sum() + smooth) / (prob.sum() + mask.sum() + smooth)
+
+
+def bce_dice_loss(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(logits, mask) + dice_loss(torch.sigmoid(logits), mask)
+
+
+def focal_dice_loss(logits: torch.Tensor, mask: torch.Tensor, gamma: float = 2.0, alpha: float = 0.25):
+    """Focal loss (Lin et al., 2017; alpha for the rare positive class) + Dice."""
+    ce = F.binary_cross_entropy_with_logits(logits, mask, reduction="none")
+    p = torch.sigmoid(logits)
+    p_t = p * mask + (1 - p) * (1 - mask)
+    alpha_t = alpha * mask + (1 - alpha) * (1 - mask)
+    return (alpha_t * (1 - p_t) ** gamma * ce).mean() + dice_loss(p, mask)
 
 
 VAL_SPLIT_STREAM = 12345      # the validation split's generator is seeded (seed, this): its own stream

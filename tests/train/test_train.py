@@ -228,3 +228,35 @@ def test_a_checkpoint_that_would_run_code_is_refused_without_torchs_advice(tmp_p
 def test_unknown_devices_rejected_with_the_choices(name):
     with pytest.raises(ValueError, match=f"--device {name}: expected auto, cpu, cuda, cuda:N or mps"):
         pick_device(name)
+
+
+def test_mask_head_trains_and_evaluate_scores_it(tiny_dataset, tmp_path):
+    """--mask-head: a second output trained with BCE + Dice beside the MSE map; evaluate adds
+    unet_mask, thresholded on its probability at calibrated Pfa like every method."""
+    from rd_unet.config import replace_nested
+    from rd_unet.eval.report import EvalConfig, evaluate
+    cfg = replace_nested(cfg_for(tiny_dataset, tmp_path / "run", epochs=2), **{"model.mask_head": True})
+    result = train(cfg, progress=False)
+    assert np.isfinite(result["history"]["val_loss"]).all()
+    model = load_model(tmp_path / "run" / "best.pt")
+    x = torch.rand(2, 1, 32, 64) * 3
+    with torch.no_grad():
+        clean, prob = model.outputs(x)
+    assert clean.shape == prob.shape == (2, 1, 32, 64) and float(prob.min()) >= 0 and float(prob.max()) <= 1
+    report = evaluate(tiny_dataset, tmp_path / "run" / "best.pt", tmp_path / "rep",
+                      EvalConfig(num_panels=0, calibration_maps=100), progress=False)
+    m = report["methods"]["unet_mask"]
+    assert m["pd_at_pfa"]["1e-2"] is not None and m["erased_fraction"] is None
+
+
+def test_mask_losses_hand_cases():
+    from rd_unet.train.loop import bce_dice_loss, dice_loss, focal_dice_loss
+    mask = torch.tensor([1.0, 0.0, 0.0, 1.0])
+    assert float(dice_loss(mask, mask)) == pytest.approx(0.0)
+    assert float(dice_loss(1 - mask, mask)) == pytest.approx(1 - 1 / 5)    # (0 + 1) / (2 + 2 + 1)
+    logits = torch.tensor([2.0, -1.0, 0.5, -3.0])
+    p = torch.sigmoid(logits)
+    bce = -(mask * torch.log(p) + (1 - mask) * torch.log(1 - p)).mean()
+    assert float(bce_dice_loss(logits, mask)) == pytest.approx(float(bce + dice_loss(p, mask)), rel=1e-6)
+    # focal weighs confident cells down: below alpha-weighted BCE
+    assert float(focal_dice_loss(logits, mask)) - float(dice_loss(p, mask)) < float(bce)
