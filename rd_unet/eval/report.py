@@ -70,9 +70,10 @@ def build_methods(denoiser, device, cfg: EvalConfig, extra=None) -> dict:
     methods = {"raw": lambda x: x}
     if denoiser is not None:
         methods["unet"] = lambda x: denoise(denoiser, x, batch_size=cfg.batch_size, device=device).astype(np.float64)
-        if denoiser.unet.config.mask_head:      # its probability map is a detection score itself
-            methods["unet_mask"] = lambda x: mask_probability(denoiser, x, batch_size=cfg.batch_size,
-                                                              device=device).astype(np.float64)
+        if denoiser.unet.config.mask_head:      # its probability map is a detection score itself,
+            # thresholded as its logit: the same order, without float32's saturation at 1
+            methods["unet_mask"] = lambda x: mask_probability(denoiser, x, batch_size=cfg.batch_size, device=device,
+                                                              logits=True).astype(np.float64)
     methods.update(baselines.BASELINES)
     methods.update(extra or {})
     return methods

@@ -45,9 +45,11 @@ def denoise(denoiser: Denoiser, maps: np.ndarray, *, batch_size: int = 16, devic
 
 
 @torch.no_grad()
-def mask_probability(denoiser: Denoiser, maps: np.ndarray, *, batch_size: int = 16, device=None) -> np.ndarray:
-    """(N, D, R) linear power -> (N, D, R) float32 target probability (a model with a mask head)."""
-    return _batched(denoiser.mask, maps, batch_size, device, denoiser)
+def mask_probability(denoiser: Denoiser, maps: np.ndarray, *, batch_size: int = 16, device=None,
+                     logits: bool = False) -> np.ndarray:
+    """(N, D, R) linear power -> (N, D, R) float32 target probability (a model with a mask
+    head), or its logit (``logits``: the same order without saturation)."""
+    return _batched(lambda x: denoiser.mask(x, logits=logits), maps, batch_size, device, denoiser)
 
 
 def _batched(fn, maps, batch_size, device, module=None) -> np.ndarray:

@@ -148,6 +148,7 @@ def _mirror(index: torch.Tensor, n: int) -> torch.Tensor:
 
 
 EXTREME_DB = 100.0     # cells this far above the map's noise floor are outliers, not signal
+EXTREME_LOGIT = 1e4    # such a cell's mask logit: certain, and still finite
 
 
 def extreme_cells(power: torch.Tensor) -> torch.Tensor:
@@ -176,13 +177,15 @@ class Denoiser(nn.Module):
         """(B, 1, D, R) linear power -> (B, 1, D, R) cleaned power."""
         return self.outputs(power)[0]
 
-    def mask(self, power: torch.Tensor) -> torch.Tensor:
-        """(B, 1, D, R) linear power -> (B, 1, D, R) target probability (models with a mask head)."""
+    def mask(self, power: torch.Tensor, logits: bool = False) -> torch.Tensor:
+        """(B, 1, D, R) linear power -> (B, 1, D, R) target probability (models with a mask head);
+        ``logits``: the logit instead (the same order; no float32 saturation at 1, which
+        detection thresholds need)."""
         if not self.unet.config.mask_head:
             raise ValueError("this model has no mask head (train with --mask-head)")
-        return self.outputs(power)[1]
+        return self.outputs(power, logits=logits)[1]
 
-    def outputs(self, power: torch.Tensor):
+    def outputs(self, power: torch.Tensor, logits: bool = False):
         """(cleaned power, target probability or None), from one pass of the network."""
         floor = noise_floor(power)                                   # (B, 1, 1, 1)
         x = to_network(power, floor, self.normalization)
@@ -198,4 +201,6 @@ class Denoiser(nn.Module):
         clean = torch.where(extreme, power, clean)
         if not self.unet.config.mask_head:
             return clean, None
+        if logits:
+            return clean, torch.where(extreme, EXTREME_LOGIT, y[:, 1:])
         return clean, torch.where(extreme, 1.0, torch.sigmoid(y[:, 1:]))    # sigmoid once, here
