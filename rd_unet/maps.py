@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-DOPPLER_AXIS, RANGE_AXIS = -2, -1
 POWER_FLOOR = 1e-30          # the smallest power taken to dB (0 W would be -inf dB)
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 
+from typing import NamedTuple
+
 import numpy as np
 
 from rd_unet.config import ClutterConfig, ClutterSet, RadarConfig
@@ -86,6 +88,16 @@ def _uniform(u, interval):
     return interval[:, 0] + (interval[:, 1] - interval[:, 0]) * u
 
 
+class ClutterDraw(NamedTuple):
+    """One map's clutter draws in the Doppler-line domain (see ClutterModel.draw_coefficients)."""
+
+    cells: np.ndarray        # (C,) range cells holding clutter
+    range_m: np.ndarray      # (C,) each cell's scatterer range
+    lines: np.ndarray        # (L,) Doppler lines (indices of the shifted Doppler axis)
+    bits: np.ndarray         # (L, C) uint64 raw draws of the lines' complex amplitudes
+    std: np.ndarray          # (L, C) float32 their standard deviations
+
+
 class ClutterModel:
     """``clutter_cells`` in three steps, so that a batch of maps shares the arithmetic:
 
@@ -149,4 +161,4 @@ class ClutterModel:
         cells = np.flatnonzero(variance.max(axis=0, initial=0.0) > floor)
         variance = variance[:, cells]
         bits = rng.bit_generator.random_raw(variance.size).reshape(variance.shape)
-        return cells, cell_range_m[cells], lines, bits, np.sqrt(variance, dtype=np.float32)
+        return ClutterDraw(cells, cell_range_m[cells], lines, bits, np.sqrt(variance, dtype=np.float32))

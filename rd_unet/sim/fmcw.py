@@ -259,14 +259,14 @@ class RDSimulator:
         noisy_c = scipy.fft.fft2(beat, axes=(-2, -1), overwrite_x=True)
         del beat
         if coefficients:
-            coeff = complex_normal_from_bits(np.concatenate([c[3].ravel() for c in coefficients]),
-                                             np.concatenate([c[4].ravel() for c in coefficients]))
-            ends = np.cumsum([c[3].size for c in coefficients])
+            coeff = complex_normal_from_bits(np.concatenate([c.bits.ravel() for c in coefficients]),
+                                             np.concatenate([c.std.ravel() for c in coefficients]))
+            ends = np.cumsum([c.bits.size for c in coefficients])
         clean = np.empty((b, self.n_d, self.n_r), np.float32)
         noisy = np.empty((b, self.n_d, self.n_r), np.float32)
         for i in range(b):                                        # map by map: each stays in cache
             if coefficients:
-                cells, range_m, lines, bits, _ = coefficients[i]
+                cells, range_m, lines, bits, _ = coefficients[i]         # a ClutterDraw
                 self._add_clutter(noisy_c[i], cells, range_m, lines,
                                   coeff[ends[i] - bits.size:ends[i]].reshape(bits.shape))
             noisy_c[i] += clean_c[i]

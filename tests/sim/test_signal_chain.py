@@ -43,8 +43,8 @@ def _replay(sc, sim, rng):
     noise = complex_normal(rng, (sim.n_d, sim.n_r))
     model = ClutterModel(sc.clutter, sc.radar)
     fields = model.fields([model.draw_parameters(rng)])
-    cells, range_m, lines, bits, std = model.draw_coefficients(fields, 0, rng)
-    return r_m, v_mps, amp, noise, (cells, range_m, lines, complex_normal_from_bits(bits, std))
+    draw = model.draw_coefficients(fields, 0, rng)
+    return r_m, v_mps, amp, noise, (draw.cells, draw.range_m, draw.lines, complex_normal_from_bits(draw.bits, draw.std))
 
 
 def _scenario(radar, g):
