@@ -8,15 +8,14 @@ Rayleigh, K or Weibull-textured amplitudes) and a range power law.
 from __future__ import annotations
 
 import functools
-
 from typing import NamedTuple
 
 import numpy as np
+from scipy.special import gamma as gamma_fn
 
 from rd_unet.config import ClutterConfig, ClutterSet, RadarConfig
 from rd_unet.sim import radar as rd
 from rd_unet.sim.targets import amplitude_per_sample
-from scipy.special import gamma as gamma_fn
 
 
 def _texture_draw(cfg: ClutterConfig, rng: np.random.Generator, n: int):
