@@ -234,6 +234,20 @@ def _where_it_loses(results: dict) -> list[str]:
     return out or ["* Within the scenarios above, none found."]
 
 
+def _mixture_text(stage: dict) -> str:
+    kind = stage.get("mixture", "base")
+    if kind == "random":
+        return ("the domain-randomised mixture (`--mixture random`: 48 variants of the four presets' radars, "
+                "60 maps each, with windows drawn from Hann, Hamming, Blackman, rectangular, Chebyshev 60/80 and "
+                "Taylor 35/40 dB, ground clutter in 80 % of variants with random strength, range law, amplitude "
+                "law and, in a third, platform motion; drifting and volume clutter anywhere in Doppler; "
+                "interference in 30 %; 0 to 3-24 targets per map; SNR from -6..3 dB up to 18-32 dB above; plus "
+                "450 noise-only maps)")
+    if kind == "full":
+        return "the full preset mixture (" + stage.get("training", "?") + ")"
+    return "the base preset mixture (" + stage.get("training", "?") + ")"
+
+
 def _stage(card: dict) -> str:
     return (f"{card.get('epochs_run', '?')} epochs ({card.get('steps', '?')} steps, {card.get('train_minutes', '?')} "
             f"minutes on {card.get('device', 'cpu')}; best validation loss {card.get('best_val_loss', float('nan')):.5f} "
@@ -255,31 +269,25 @@ def model_card(results: dict, model: Path, maps: int, seed: int = 9000, noise_ma
         f"{cfg['upsampling']} upsampling, no output bias; input and output in the log-floor representation "
         f"(`eps` = {state['normalization']['eps']:g}, `scale_db` = {state['normalization']['scale_db']:g}; "
         "see [normalisation.md](normalisation.md)). Works on maps of any size.", "",
-        "## Training data", "",
-        f"{card.get('training', 'see simulations/train_pretrained.py')}. Each map is cut into 64 x 128 crops "
-        "(one per 64 x 128 of its area), mixed and shuffled; validation is a separate draw (seed 2000) at "
-        "15 % of the size. So the mixture holds ground, drifting and volume clutter, FMCW interference, "
-        "Hann and Hamming windows, SNRs from -3 to 30 dB, 0 to 10 targets per map, noise-only maps, and "
-        "maps from 64 x 128 to 128 x 256.", "",
-        "## Training", "",
+        "## Training data and training", "",
+        "Simulated maps only, cut into 64 x 128 crops (one per 64 x 128 of a map's area), mixed and "
+        "shuffled; validation is a separate draw (seed 2000) at 15 % of the size. Every stage ran "
+        "`simulations/train_pretrained.py` (MSE in the normalised domain, AdamW with weight decay 1e-4, batch "
+        "16, random flips, warm-up then cosine decay planned to end with the time budget, early stopping on the "
+        "validation loss) on the CPU of a 2-core machine; no GPU was available.", "",
     ]
-    prev = card.get("previous_stage")
-    recipe = ("MSE in the normalised domain, AdamW (weight decay 1e-4), batch 16, random flips, warm-up then "
-              "cosine decay planned to end with the time budget, early stopping on validation loss")
-    if prev:
-        lines += [
-            "Two stages on the CPU of a 2-core machine (no GPU was available), with "
-            f"`simulations/train_pretrained.py` ({recipe}):", "",
-            f"1. From scratch on the base mixture ({prev.get('training', '?')}), lr {prev.get('lr', 2e-3):g}: "
-            f"{_stage(prev)}.",
-            f"2. Fine-tuned from stage 1 (`--init`) on the full mixture, lr {card.get('lr', '?'):g}"
-            + (f", target-cell weight {card['target_weight']:g}" if card.get("target_weight") else "")
-            + f": {_stage(card)}.", "",
-            "The training maps of both stages were drawn by rd_unet 0.1, whose noise sampler differs from "
-            "0.2's (same statistics); the script regenerates them with the installed version.", "",
-        ]
-    else:
-        lines += [f"`python simulations/train_pretrained.py` ({recipe}): {_stage(card)}.", ""]
+    stages = []
+    stage = card
+    while stage:
+        stages.append(stage)
+        stage = stage.get("previous_stage")
+    for k, st in enumerate(reversed(stages), start=1):
+        start = "from scratch" if k == 1 else f"fine-tuned from stage {k - 1} (`--init`)"
+        lines.append(f"{k}. {start} on {_mixture_text(st)}, lr {st.get('lr', 2e-3):g}"
+                     + (f", target-cell loss weight {st['target_weight']:g}" if st.get("target_weight") else "")
+                     + f": {_stage(st)}.")
+    lines += ["", "Stages 1 and 2 drew their maps with rd_unet 0.1 (another noise sampler, same statistics); "
+              "the script regenerates every mixture with the installed version.", ""]
     lines += [
         f"## Evaluation ({maps} test maps per scenario, seed {seed}; `rd-unet evaluate`, report format 2)", "",
         "Every method is followed by CA-CFAR; each method's thresholds are calibrated on maps of the same "
@@ -344,13 +352,14 @@ def model_card(results: dict, model: Path, maps: int, seed: int = 9000, noise_ma
         "ADC effects) may need fine-tuning: `rd-unet train --init default --data your_maps.h5 ...`.", "",
         "## Reproduce", "",
         "```",
-        "python simulations/train_pretrained.py --mixture base --time-limit-min 42 --output data/pretrained/stage1.pt"
-        if prev else "python simulations/train_pretrained.py --workdir data/pretrained",
     ]
-    if prev:
-        lines.append(f"python simulations/train_pretrained.py --init data/pretrained/stage1.pt --lr {card.get('lr'):g}"
-                     + (f" --target-weight {card['target_weight']:g}" if card.get("target_weight") else "")
-                     + f" --time-limit-min {card.get('time_limit_min', round(card.get('train_minutes', 70))):g}")
+    for k, st in enumerate(reversed(stages), start=1):
+        out = "" if k == len(stages) else f" --output data/pretrained/stage{k}.pt"
+        init = f" --init data/pretrained/stage{k - 1}.pt" if k > 1 else ""
+        lines.append(f"python simulations/train_pretrained.py --mixture {st.get('mixture', 'base')}{init} "
+                     f"--lr {st.get('lr', 2e-3):g}"
+                     + (f" --target-weight {st['target_weight']:g}" if st.get("target_weight") else "")
+                     + f" --time-limit-min {st.get('time_limit_min') or round(st.get('train_minutes', 60)):g}{out}")
     lines += [
         "python simulations/evaluate_pretrained.py --workdir data/pretrained/eval --card docs/model-card.md "
         "--images docs/images", "```",
