@@ -101,6 +101,7 @@ class DatasetWriter:
             f.create_dataset("range_m", data=rd.range_axis_m(scenario.radar)).attrs["units"] = "m"
             f.create_dataset("velocity_mps", data=rd.velocity_axis_mps(scenario.radar)).attrs["units"] = "m/s"
         self.count = self.start
+        self.pending = []
         self.offset = map_index_offset
         self.num_maps = num_maps
 
@@ -120,14 +121,22 @@ class DatasetWriter:
             f["clean_complex"][i:i + b] = np.stack([s.clean_complex for s in sims])
         t = np.concatenate([s.targets for s in sims])
         t["map_index"] = np.repeat(self.offset + i + np.arange(b), [len(s.targets) for s in sims])
-        table = f["targets"]
+        self.pending.append(t)          # written at the next checkpoint: one resize, not one per batch
+        self.count += b
+
+    def _flush_targets(self) -> None:
+        if not self.pending:
+            return
+        t = np.concatenate(self.pending)
+        table = self.file["targets"]
         n = table.shape[0]
         table.resize((n + len(t),))
         table[n:] = t
-        self.count += b
+        self.pending = []
 
     def checkpoint(self) -> None:
         """Record progress so that an interrupted run resumes from here."""
+        self._flush_targets()
         self.file.attrs["maps_written"] = self.count
         self.file.flush()
 
