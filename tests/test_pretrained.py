@@ -20,27 +20,17 @@ def test_default_model_is_shipped_small_and_self_describing():
     assert any(m["name"] == "default" and "mixture" in m["training"] for m in list_models())
 
 
-def test_generalises_to_an_unseen_scenario():
+def test_generalises_to_an_unseen_scenario(tmp_path):
     """Other map size (48 x 96), Blackman/Taylor windows, K clutter and drifting clutter
-    outside the training mixture: the cleaned maps are cleaner than the noisy ones."""
-    sc = unseen_scenario()
-    sim = RDSimulator(sc)
-    maps = [sim.simulate(map_rng(5, i)) for i in range(24)]
-    noisy = np.stack([m.noisy for m in maps])
-    out = clean_maps(noisy)
-    gains, recon = [], []
-    dr, dv = sim.range_m[1], sim.velocity_mps[1] - sim.velocity_mps[0]
-    for m, o in zip(maps, out):
-        if not len(m.targets):
-            continue
-        peaks = metrics.peak_cells(m.clean, m.targets)
-        _, bg = metrics.cell_masks(m.clean.shape, m.targets, dr, dv)
-        a = metrics.snr_metrics(m.noisy.astype(float), m.clean, m.targets, peaks, bg)
-        b = metrics.snr_metrics(o.astype(float), m.clean, m.targets, peaks, bg)
-        gains.append(b["mask_sinr_db"] - a["mask_sinr_db"])
-        recon.append(b["recon_sinr_db"] - a["recon_sinr_db"])
-    assert np.mean(gains) > 3.0          # dB: targets stand out more against the background
-    assert np.mean(recon) > 0.0          # and the map is closer to the clean one
+    outside the training mixture: at thresholds calibrated on unscored maps, the U-Net's
+    partial AUC (Pfa 1e-5..1e-2 here) is above raw CA-CFAR's. A detection figure, which a
+    constant output floor cannot move (the SNR gains could)."""
+    from rd_unet.data.generate import generate_dataset
+    from rd_unet.eval.report import EvalConfig, evaluate
+    data = generate_dataset(unseen_scenario(), tmp_path / "u.h5", num_maps=60, seed=5, progress=False)
+    report = evaluate(data, None, tmp_path / "r", EvalConfig(num_panels=0, calibration_maps=220), progress=False)
+    m = report["methods"]
+    assert m["unet"]["partial_auc"] > m["raw"]["partial_auc"] + 0.02
 
 
 @pytest.mark.slow
