@@ -1,6 +1,6 @@
-import pytest
 """The shipped model: present, loadable, and it generalises beyond its training mixture."""
 import numpy as np
+import pytest
 
 from rd_unet.model.inference import clean_maps, load_denoiser
 from rd_unet.config import load_scenario
