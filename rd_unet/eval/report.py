@@ -232,7 +232,9 @@ def score(f, methods, calibration: Calibration, n: int, per_map, cfg: EvalConfig
                 for key, p in {**PFA_POINTS, "operating": cfg.pfa}.items():
                     ideal[key].append(metrics.ideal_pd(clean[i], t, p))
                 for name in names:
-                    _score_map(scores[name], outputs[name][i], stats[name][i], clean[i], t, peaks, background,
+                    # a score method's output is no power: its power figures are null in the report
+                    out = np.maximum(outputs[name][i], 0.0) if name in SCORE_METHODS else outputs[name][i]
+                    _score_map(scores[name], out, stats[name][i], clean[i], t, peaks, background,
                                op[name], design_alpha, clean_det[i], cfg)
                 if len(panels) < cfg.num_panels and len(t) and "unet" in outputs:
                     panels.append((start + i, {k: outputs[k][i] for k in ("raw", "unet", "oracle")}, t))
