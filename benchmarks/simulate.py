@@ -2,10 +2,8 @@
 over a floor measured in the same run (drawing the complex noise of one map and
 taking its 2-D FFT at the same size and precision).
 
-The floor draws its noise with NumPy's ``standard_normal`` (the issue's definition).
-The simulator draws its own noise 1.6-2.5x faster (rd_unet.sim.noise; the factor
-depends on the CPU), so a stricter ratio is printed too: against a floor that uses
-that faster sampler. Ours is timed the way ``rd-unet simulate`` runs it (batches of
+The floor draws its noise with NumPy's ``standard_normal``, as the simulator itself
+does since version 0.3. Ours is timed the way ``rd-unet simulate`` runs it (batches of
 maps, each from its own generator); one map per call is printed for reference.
 
     python benchmarks/simulate.py [--scenario default] [--maps 400]
@@ -24,7 +22,6 @@ from _common import best_of, machine  # noqa: E402
 from rd_unet.config import load_scenario  # noqa: E402
 from rd_unet.data.generate import batch_size  # noqa: E402
 from rd_unet.sim import RDSimulator  # noqa: E402
-from rd_unet.sim.noise import complex_normal_from_bits  # noqa: E402
 
 
 def main():
@@ -34,8 +31,6 @@ def main():
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--end-to-end", action="store_true",
                    help="also time `rd-unet simulate` end to end (generate_dataset, one worker) per compression")
-    p.add_argument("--audit", action="store_true",
-                   help="also measure the end-to-end gain of the simulator's one optimisation (its noise sampler)")
     args = p.parse_args()
     sc = load_scenario(args.scenario)
     sim = RDSimulator(sc)
@@ -58,17 +53,11 @@ def main():
             x = rng.standard_normal(2 * d * r, dtype=np.float32).view(np.complex64).reshape(d, r)
             scipy.fft.fft2(x, overwrite_x=True)
 
-    def strict_floor():
-        for _ in range(args.maps):
-            scipy.fft.fft2(complex_normal_from_bits(rng.bit_generator.random_raw(d * r)).reshape(d, r),
-                           overwrite_x=True)
-
     ours()  # warm-up
     # interleaved rounds, best of each: drifts of the machine hit both sides alike
-    t_ours = t_floor = t_strict = t_single = float("inf")
+    t_ours = t_floor = t_single = float("inf")
     for _ in range(args.rounds):
         t_ours, t_floor = min(t_ours, best_of(ours, 1)), min(t_floor, best_of(floor, 1))
-        t_strict = min(t_strict, best_of(strict_floor, 1))
         t_single = min(t_single, best_of(one_at_a_time, 1))
     print(f"machine: {machine()}")
     print(f"scenario {sc.name!r}: {d} x {r} maps; clutter "
@@ -78,16 +67,10 @@ def main():
           f"batches of {step} as `rd-unet simulate` draws them)")
     print(f"floor (complex noise + 2-D FFT): {t_floor / args.maps * 1e3:.3f} ms/map")
     print(f"ratio ours / floor: {t_ours / t_floor:.2f}x (target <= 3x)")
-    print(f"stricter: floor with our own noise sampler {t_strict / args.maps * 1e3:.3f} ms/map, "
-          f"ratio {t_ours / t_strict:.2f}x")
     print(f"one map per call (RDSimulator.simulate): {t_single / args.maps * 1e3:.3f} ms/map, "
           f"ratio {t_single / t_floor:.2f}x the floor")
     if args.end_to_end:
         end_to_end(sc, min(t_ours, t_single) / args.maps, t_floor / args.maps, args.maps, args.rounds)
-    if args.audit:
-        audit(t_ours / args.maps, d, r, args.maps, args.rounds)
-
-
 def end_to_end(sc, t_core, t_floor, maps, rounds):
     """The command's time per map (simulation + HDF5 writing, one worker) over the core
     simulator's (the faster of batches and one map per call), for each --compression."""
@@ -106,26 +89,6 @@ def end_to_end(sc, t_core, t_floor, maps, rounds):
             print(f"end to end, --compression {name}{' (default)' if name == DEFAULT_COMPRESSION else ''}: "
                   f"{t * 1e3:.3f} ms/map, {t / t_core:.2f}x the core simulator (target <= 1.3x), "
                   f"{t / t_floor:.2f}x the floor; {size:.0f} kB/map")
-
-
-def audit(t_map, d, r, maps, rounds):
-    """End-to-end gain of the raw-bits noise sampler over plain ``standard_normal``: the
-    map's time with the plain draw's cost swapped in for ours (kept only if >= 1.3x)."""
-    rng = np.random.default_rng(0)
-    scale, out = np.ones(d * r, np.float32), np.empty(d * r, np.complex64)
-
-    def ours():
-        for _ in range(maps):
-            complex_normal_from_bits(rng.bit_generator.random_raw(d * r), scale, out=out)
-
-    def plain():
-        for _ in range(maps):
-            rng.standard_normal(2 * d * r, dtype=np.float32).view(np.complex64) * np.float32(0.5 ** 0.5) * scale
-
-    t_ours = min(best_of(ours, 1) for _ in range(rounds)) / maps
-    t_plain = min(best_of(plain, 1) for _ in range(rounds)) / maps
-    print(f"audit: noise sampler {t_ours * 1e3:.3f} ms/map vs plain standard_normal {t_plain * 1e3:.3f}: "
-          f"end-to-end gain {(t_map - t_ours + t_plain) / t_map:.2f}x (kept where >= 1.3x)")
 
 
 if __name__ == "__main__":

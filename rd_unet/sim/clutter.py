@@ -15,6 +15,7 @@ from scipy.special import gamma as gamma_fn
 
 from rd_unet.config import ClutterConfig, ClutterSet, RadarConfig
 from rd_unet.sim import radar as rd
+from rd_unet.sim.noise import complex_normal
 from rd_unet.sim.targets import amplitude_per_sample
 
 
@@ -93,8 +94,8 @@ class ClutterDraw(NamedTuple):
     cells: np.ndarray        # (C,) range cells holding clutter
     range_m: np.ndarray      # (C,) each cell's scatterer range
     lines: np.ndarray        # (L,) Doppler lines (indices of the shifted Doppler axis)
-    bits: np.ndarray         # (L, C) uint64 raw draws of the lines' complex amplitudes
-    std: np.ndarray          # (L, C) float32 their standard deviations
+    unit: np.ndarray         # (L, C) complex64 unit-variance draws of the lines' complex amplitudes
+    std: np.ndarray          # (L, C) float32 their standard deviations (the amplitude is unit * std)
 
 
 class ClutterModel:
@@ -105,8 +106,8 @@ class ClutterModel:
     2. ``fields(parameters)``, for a batch: each map's per-cell power and Doppler
        spectrum per component;
     3. ``draw_coefficients(fields, i, rng)``, per map: the lines and cells above the
-       floor and the raw bits of their complex amplitudes, whose transform
-       (``complex_normal_from_bits(bits, std)``) can again run for a whole batch.
+       floor and unit-variance draws of their complex amplitudes (the amplitude is
+       ``unit * std``, multiplied for a whole batch at once).
 
     Each map draws from its own generator in ``clutter_cells``'s order, and steps 2
     and 3 compute each map's values exactly as for a map alone.
@@ -147,7 +148,7 @@ class ClutterModel:
         return cell_range_m, amp2, spectra
 
     def draw_coefficients(self, fields, i: int, rng: np.random.Generator):
-        """Map ``i`` of ``fields``: (cells, range_m, lines, bits (L, C) uint64, std (L, C) float32)."""
+        """Map ``i`` of ``fields``: a ClutterDraw (cells, range_m, lines, unit draws, std)."""
         cell_range_m, amp2, spectra = fields[0][i], fields[1][i], fields[2][i]
         # Independent complex Gaussian components sum to one whose variance is the sum of
         # theirs, so all components share a single draw with their variances added:
@@ -159,5 +160,5 @@ class ClutterModel:
         variance = spectra[:, lines].T @ amp2                           # (L, R)
         cells = np.flatnonzero(variance.max(axis=0, initial=0.0) > floor)
         variance = variance[:, cells]
-        bits = rng.bit_generator.random_raw(variance.size).reshape(variance.shape)
-        return ClutterDraw(cells, cell_range_m[cells], lines, bits, np.sqrt(variance, dtype=np.float32))
+        return ClutterDraw(cells, cell_range_m[cells], lines, complex_normal(rng, variance.shape),
+                           np.sqrt(variance, dtype=np.float32))

@@ -29,7 +29,7 @@ from rd_unet.config import ConfigError, ScenarioConfig
 from rd_unet.maps import neighbourhood, power_to_db
 from rd_unet.sim import radar as rd
 from rd_unet.sim.clutter import ClutterModel
-from rd_unet.sim.noise import complex_normal_from_bits
+from rd_unet.sim.noise import complex_normal
 from rd_unet.sim.targets import (amplitude_per_sample, scatterer_count, scatterer_draws, scatterers_from_draws,
                                 target_draws, targets_from_draws)
 
@@ -234,8 +234,7 @@ class RDSimulator:
             target_draws_.append((u, fluctuation))
             scatterer_draws_.append(scatterer_draws(scatterer_count(sc.targets, u), rng))
             # thermal noise, windowed; transformed map by map, which stays in cache
-            complex_normal_from_bits(rng.bit_generator.random_raw(self.n_d * self.n_r), self._noise_scale_flat,
-                                     out=beat[i].reshape(-1))
+            np.multiply(complex_normal(rng, self.n_d * self.n_r), self._noise_scale_flat, out=beat[i].reshape(-1))
             if self._noise_slope is not None:     # a sloped floor: the noise's range spectrum shaped
                 beat[i] = scipy.fft.ifft2(scipy.fft.fft2(beat[i]) * self._noise_slope)
             if clutter.enabled:
@@ -259,16 +258,16 @@ class RDSimulator:
         noisy_c = scipy.fft.fft2(beat, axes=(-2, -1), overwrite_x=True)
         del beat
         if coefficients:
-            coeff = complex_normal_from_bits(np.concatenate([c.bits.ravel() for c in coefficients]),
-                                             np.concatenate([c.std.ravel() for c in coefficients]))
-            ends = np.cumsum([c.bits.size for c in coefficients])
+            coeff = (np.concatenate([c.unit.ravel() for c in coefficients])
+                     * np.concatenate([c.std.ravel() for c in coefficients]))
+            ends = np.cumsum([c.unit.size for c in coefficients])
         clean = np.empty((b, self.n_d, self.n_r), np.float32)
         noisy = np.empty((b, self.n_d, self.n_r), np.float32)
         for i in range(b):                                        # map by map: each stays in cache
             if coefficients:
-                cells, range_m, lines, bits, _ = coefficients[i]         # a ClutterDraw
+                cells, range_m, lines, unit, _ = coefficients[i]         # a ClutterDraw
                 self._add_clutter(noisy_c[i], cells, range_m, lines,
-                                  coeff[ends[i] - bits.size:ends[i]].reshape(bits.shape))
+                                  coeff[ends[i] - unit.size:ends[i]].reshape(unit.shape))
             noisy_c[i] += clean_c[i]
             _power(clean_c[i], out=clean[i])
             _power(noisy_c[i], out=noisy[i])
