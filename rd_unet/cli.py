@@ -85,7 +85,7 @@ def config_flags(parser, cls, prefix: str = "") -> list[str]:
 def _train_config(args):
     import tomllib
 
-    from rd_unet.config import TrainConfig, UNetConfig, from_dict, replace_nested
+    from rd_unet.config import NormalizationConfig, TrainConfig, UNetConfig, from_dict, replace_nested
 
     base = {}
     if args.config:
@@ -100,7 +100,8 @@ def _train_config(args):
     except ValueError as err:
         raise ValueError(f"{args.config}: {err}") from None
     dests = [f.name for f in __import__("dataclasses").fields(TrainConfig)] + \
-        [f"model.{f.name}" for f in __import__("dataclasses").fields(UNetConfig)]
+        [f"model.{f.name}" for f in __import__("dataclasses").fields(UNetConfig)] + \
+        [f"normalization.{f.name}" for f in __import__("dataclasses").fields(NormalizationConfig)]
     overrides = {d: getattr(args, d) for d in dests if getattr(args, d, None) is not None}
     try:
         return replace_nested(cfg, **overrides)
@@ -250,9 +251,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = add("train", _cmd_train, "Train the U-Net denoiser.")
     s.add_argument("--config", default=None, help="TOML file with TrainConfig fields (flags override it)")
-    from rd_unet.config import TrainConfig, UNetConfig
+    from rd_unet.config import NormalizationConfig, TrainConfig, UNetConfig
     config_flags(s, TrainConfig)
     config_flags(s, UNetConfig, prefix="model.")
+    config_flags(s, NormalizationConfig, prefix="normalization.")
 
     s = add("evaluate", _cmd_evaluate, "Evaluate denoisers with CFAR detection; write report.json and report.md.")
     s.add_argument("--data", required=True, help="test dataset (.h5) with clean maps and targets")

@@ -418,6 +418,12 @@ class NormalizationConfig(Validated):
     kind: str = spec("log_floor", OneOf(("log_floor",)))
     eps: float = spec(1e-3, POSITIVE)
     scale_db: float = spec(20.0, POSITIVE)
+    # the training target is ``clean + target_floor * floor``: 0 (version 0.2) asks the
+    # network for the targets alone, so every noise cell must go to eps (-30 dB) and a
+    # target it cannot tell from noise is pulled down there too; 1 asks for the targets
+    # on the mean noise floor, so such a target costs a few dB at most (docs/normalisation.md)
+    target_floor: float = spec(0.0, NON_NEGATIVE, "noise floors added to the clean training target (0: targets alone)",
+                               metavar="N")
 
 
 ARCHITECTURES = ("unet", "unet-valid", "residual-unet", "attention-unet", "resnet-unet")

@@ -189,6 +189,11 @@ def main():
     p.add_argument("--init", default=None, help="fine-tune from this checkpoint (stage 2)")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--target-weight", type=float, default=0.0)
+    p.add_argument("--target-floor", type=float, default=1.0,
+                   help="noise floors added to the clean target (NormalizationConfig.target_floor)")
+    p.add_argument("--arch", default="residual-unet")
+    p.add_argument("--depth", type=int, default=4)
+    p.add_argument("--base-channels", type=int, default=16)
     p.add_argument("--run-name", default="run", help="run directory under --workdir")
     p.add_argument("--build-only", action="store_true", help="build the training mixture and stop")
     p.add_argument("--output", default=str(ROOT / "rd_unet" / "pretrained" / "default.pt"))
@@ -206,8 +211,9 @@ def main():
                       batch_size=16, lr=args.lr, seed=0, flip=True, patience=args.patience,
                       time_limit_min=args.time_limit_min, in_memory="auto", target_weight=args.target_weight,
                       init=args.init or "",
-                      model=UNetConfig() if args.init else UNetConfig(depth=4, base_channels=16),
-                      normalization=NormalizationConfig())
+                      model=UNetConfig() if args.init else UNetConfig(arch=args.arch, depth=args.depth,
+                                                                      base_channels=args.base_channels),
+                      normalization=NormalizationConfig(target_floor=args.target_floor))
     t0 = time.time()
     result = train(cfg, progress=True)
     state = read_checkpoint(run / "best.pt")
@@ -222,6 +228,7 @@ def main():
                      "mixture of presets: " + ", ".join(f"{n} ({k} maps)" for n, _, k, _ in mixture(args.mixture))
                      + f"; {CROP[0]}x{CROP[1]} crops"),
         "init": args.init, "lr": args.lr, "target_weight": args.target_weight, "mixture": args.mixture,
+        "target_floor": args.target_floor,
         "time_limit_min": args.time_limit_min,
         "epochs_run": len(result["history"]["epoch"]),
         "best_epoch": result["best_epoch"],

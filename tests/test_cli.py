@@ -34,10 +34,19 @@ def test_train_from_config_file_with_flag_overrides(tmp_path, tiny_dataset):
     cfg = tmp_path / "train.toml"
     cfg.write_text(f'[train]\ndata = "{tiny_dataset}"\noutput = "{tmp_path / "run"}"\nepochs = 5\nbatch_size = 8\n'
                    "[train.model]\ndepth = 2\nbase_channels = 4\n")
-    assert main(["train", "--config", str(cfg), "--epochs", "1", "--quiet"]) == 0
+    assert main(["train", "--config", str(cfg), "--epochs", "1", "--target-floor", "1", "--quiet"]) == 0
     state = read_checkpoint(tmp_path / "run" / "last.pt")
     assert state["train_config"]["epochs"] == 1                       # the flag wins
+    assert state["normalization"]["target_floor"] == 1.0               # and reaches the checkpoint
     assert state["model_config"]["depth"] == 2 and state["model_config"]["base_channels"] == 4
+
+
+def test_train_rejects_a_negative_target_floor_by_its_flag(tmp_path, tiny_dataset, capsys):
+    assert main(["train", "--data", str(tiny_dataset), "--output", str(tmp_path / "r"), "--target-floor", "-1",
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "--target-floor" in err and ">= 0" in err and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
 
 
 def test_train_rejects_bad_config(tmp_path, capsys):

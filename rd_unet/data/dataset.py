@@ -20,11 +20,12 @@ from rd_unet.data.normalize import noise_floor, to_network
 
 
 def normalize_pair(noisy: np.ndarray, clean: np.ndarray, cfg: NormalizationConfig):
-    """(N, D, R) noisy and clean power -> (N, 1, D, R) float32 tensors, both relative to the noisy floor."""
+    """(N, D, R) noisy and clean power -> (N, 1, D, R) float32 tensors, both relative to the
+    noisy floor; the target is the clean map plus ``cfg.target_floor`` noise floors."""
     x = torch.from_numpy(np.ascontiguousarray(noisy, np.float32))
     y = torch.from_numpy(np.ascontiguousarray(clean, np.float32))
     floor = noise_floor(x)
-    return to_network(x, floor, cfg)[:, None], to_network(y, floor, cfg)[:, None]
+    return to_network(x, floor, cfg)[:, None], to_network(y + cfg.target_floor * floor, floor, cfg)[:, None]
 
 
 def load_normalized(path, indices, cfg: NormalizationConfig, chunk: int = 256):

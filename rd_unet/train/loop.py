@@ -37,8 +37,10 @@ def make_loss(cfg: TrainConfig):
     with a mask head, plus ``mask_weight`` x (BCE or focal + Dice) on its logits against
     the target mask (clean power above the noise floor)."""
     base = LOSSES[cfg.loss]
-    # a clean cell above the noise floor: 10 log10(1 + eps) / scale_db in the normalised domain
-    above = 10 * math.log10(1 + cfg.normalization.eps) / cfg.normalization.scale_db
+    # a clean cell above the noise floor: clean / floor > 1, i.e. a target above
+    # 10 log10(1 + target_floor + eps) / scale_db in the normalised domain
+    norm = cfg.normalization
+    above = 10 * math.log10(1 + norm.target_floor + norm.eps) / norm.scale_db
 
     def map_loss(out, target, reduction="mean"):
         if not cfg.target_weight:
@@ -209,6 +211,9 @@ def _init_from(cfg: TrainConfig) -> tuple[TrainConfig, dict]:
     if cfg.model not in (UNetConfig(), model_cfg):
         raise ValueError(f"--init {cfg.init}: its model is {to_dict(model_cfg)}, but the run asks for "
                          f"{to_dict(cfg.model)}; leave the model options out to fine-tune it")
+    if cfg.normalization.target_floor != norm_cfg.target_floor and cfg.normalization.target_floor:
+        # the training target may change in fine-tuning; the input representation may not
+        norm_cfg = dataclasses.replace(norm_cfg, target_floor=cfg.normalization.target_floor)
     return dataclasses.replace(cfg, init=str(path), model=model_cfg, normalization=norm_cfg), state
 
 

@@ -181,6 +181,35 @@ def test_target_weight_hand_case():
     assert weighted(out, target, reduction="sum").item() == pytest.approx(0.25 + 10 * 0.25)
 
 
+def test_target_floor_puts_the_clean_map_on_the_mean_noise_floor():
+    import math
+
+    from rd_unet.config import NormalizationConfig
+    from rd_unet.data.dataset import normalize_pair
+    from rd_unet.data.normalize import from_network
+    from rd_unet.train.loop import make_loss
+
+    rng = np.random.default_rng(0)
+    noisy = rng.exponential(3.0, size=(2, 9, 11)).astype(np.float32)       # 99 cells: median is the 50th
+    clean = np.zeros_like(noisy)
+    floor = np.sort(noisy.reshape(2, -1), axis=1)[:, 49] / math.log(2)     # the documented estimate, by hand
+    clean[:, 4, 5] = 1.2 * floor                                           # just above the floor
+    clean[:, 2, 3] = 0.8 * floor                                           # just below it
+    norm = NormalizationConfig(target_floor=1.0)
+    _, y = normalize_pair(noisy, clean, norm)
+    f = torch.from_numpy(floor.astype(np.float32))[:, None, None, None]
+    # the inverse transform gives the targets on one mean noise floor
+    torch.testing.assert_close(from_network(y, f, norm)[:, 0], torch.from_numpy(clean) + f[:, 0], rtol=1e-5, atol=0)
+    # an empty cell sits at 10 log10(1 + eps) / 20 (0 dB): a target the network misses costs little
+    assert y[0, 0, 0, 0].item() == pytest.approx(10 * math.log10(1.001) / 20, abs=1e-6)
+    # target weighting and masks count clean > floor as target, whatever the target floor
+    loss = make_loss(TrainConfig(target_weight=9.0, normalization=norm))
+    for cell, weight in (((4, 5), 10.0), ((2, 3), 1.0), ((0, 0), 1.0)):
+        out = y.clone()
+        out[0, 0, cell[0], cell[1]] += 0.5
+        assert loss(out, y, reduction="sum").item() == pytest.approx(weight * 0.25, rel=1e-5)
+
+
 def test_init_fine_tunes_from_a_checkpoint(tiny_dataset, tmp_path):
     train(cfg_for(tiny_dataset, tmp_path / "a", epochs=1), progress=False)
     start = read_checkpoint(tmp_path / "a" / "best.pt")
@@ -199,6 +228,14 @@ def test_init_fine_tunes_from_a_checkpoint(tiny_dataset, tmp_path):
     train(cfg_for(tiny_dataset, tmp_path / "c", epochs=1, seed=5, lr=1e-12), progress=False)
     scratch = read_checkpoint(tmp_path / "c" / "last.pt")
     assert any(not torch.allclose(scratch["model"][k], start["model"][k]) for k in weights)
+    # fine-tuning may change the training target (target_floor) but keeps the input representation
+    from rd_unet.config import NormalizationConfig
+    retarget = TrainConfig(data=str(tiny_dataset), output=str(tmp_path / "d"), epochs=1, batch_size=8, lr=1e-12,
+                           init=str(tmp_path / "a" / "best.pt"),
+                           normalization=NormalizationConfig(eps=0.5, target_floor=1.0))
+    train(retarget, progress=False)
+    norm = read_checkpoint(tmp_path / "d" / "last.pt")["normalization"]
+    assert norm["target_floor"] == 1.0 and norm["eps"] == start["normalization"]["eps"] == 1e-3
 
 
 def test_init_rejects_a_conflicting_model_and_a_missing_checkpoint(tiny_dataset, tmp_path):
