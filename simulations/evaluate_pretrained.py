@@ -62,7 +62,7 @@ def clutter_free(scenario):
     return replace_nested(scenario, clutter=ClutterSet(), **{"interference.enabled": False})
 
 
-KEYS = ("auc", "partial_auc", "peak_error_db_median", "peak_error_db_p10", "erased_fraction", "lost_fraction",
+KEYS = ("auc", "partial_auc", "peak_error_db_median", "peak_error_db_p10", "peak_error_db_median_snr10", "erased_fraction", "lost_fraction",
         "detection_snr_gain_db", "false_alarm_clusters_per_map", "f1", "f1_vs_clean_cfar", "mask_sinr_gain_db")
 
 

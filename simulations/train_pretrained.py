@@ -69,7 +69,7 @@ def mixture(kind: str = "full"):
     if kind == "base":
         return base
     if kind == "random":
-        return randomized(48, 60) + [
+        return randomized(96, 50) + [
             ("noise_only_default", noise_only(default), 150, 2),
             ("noise_only_automotive", noise_only(automotive), 150, 2),
             ("noise_only_maritime", noise_only(maritime), 150, 2),
@@ -89,7 +89,8 @@ WINDOWS = ("hann", "hamming", "blackman", "rectangular", "chebyshev:60", "chebys
 def randomized(num_variants: int, maps_per_variant: int, seed: int = 7):
     """Domain-randomised scenarios: each variant takes one preset's radar and redraws
     windows, clutter (kind, strength, Doppler centre and spread, amplitude law),
-    interference, target density and an SNR range reaching below 0 dB. The point is
+    interference, the noise floor's slope over range, target density and an SNR range
+    reaching below 0 dB. The point is
     that the model never sees one fixed distribution, so it cannot learn the presets'
     particulars (issue 15)."""
     from rd_unet.sim.radar import max_range_m, max_velocity_mps
@@ -132,6 +133,8 @@ def randomized(num_variants: int, maps_per_variant: int, seed: int = 7):
             "clutter": ClutterSet(ground=clutter(0.8, moving=False), drifting=clutter(0.3, moving=True),
                                   volume=clutter(0.3, moving=True)),
             "interference.enabled": bool(rng.random() < 0.3),
+            # an IF filter or range-dependent gain: the floor rises or falls over range
+            "radar.noise_slope_db": float(rng.uniform(-12.0, 12.0)) if rng.random() < 0.35 else 0.0,
         })
         out.append((sc.name, sc, maps_per_variant, 3))
     return out
@@ -151,7 +154,12 @@ def crops(noisy, clean, rng, per_map):
 
 def build_mix(workdir: Path, split: str, seed: int, fraction: float, kind: str = "full") -> Path:
     out = workdir / (f"mix_{split}.h5" if kind == "base" else f"mix_{kind}_{split}.h5")
+    wanted = json.dumps([(name, to_dict(sc), n, seed + k) for name, sc, n, k in mixture(kind)])
     if out.exists():
+        with h5py.File(out, "r") as f:
+            if f.attrs.get("mixture") != wanted:
+                raise SystemExit(f"{out} holds another mixture than this script's (an older version?); "
+                                 f"use another --workdir, or delete it and its scenarios' files")
         return out
     rng = np.random.default_rng([seed, 99])
     all_n, all_c = [], []
@@ -173,7 +181,7 @@ def build_mix(workdir: Path, split: str, seed: int, fraction: float, kind: str =
         f.create_dataset("noisy", data=noisy[order], chunks=(1,) + CROP)
         f.create_dataset("clean", data=clean[order], chunks=(1,) + CROP)
         f.attrs["format"] = "rd_unet.rdmaps.crops"
-        f.attrs["mixture"] = json.dumps([(name, to_dict(sc), n, seed + k) for name, sc, n, k in mixture(kind)])
+        f.attrs["mixture"] = wanted
     os.replace(tmp, out)
     return out
 
@@ -223,7 +231,7 @@ def main():
     device = "cuda" if torch.cuda.is_available() else "cpu"
     card = {
         "name": "default",
-        "training": (f"domain-randomised mixture: 48 variants of the presets' radars (60 maps each) and 450 "
+        "training": (f"domain-randomised mixture: 96 variants of the presets' radars (50 maps each) and 450 "
                      f"noise-only maps; {CROP[0]}x{CROP[1]} crops" if args.mixture == "random" else
                      "mixture of presets: " + ", ".join(f"{n} ({k} maps)" for n, _, k, _ in mixture(args.mixture))
                      + f"; {CROP[0]}x{CROP[1]} crops"),

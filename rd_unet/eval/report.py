@@ -318,6 +318,9 @@ def _method_entry(name, s: _Scores, calibration: Calibration, ref: _Reference, c
         "peak_error_db": float(metrics.db(power[:, 0].sum()) - metrics.db(power[:, 1].sum())),
         "peak_error_db_median": float(np.median(peak_err)),
         "peak_error_db_p10": float(np.percentile(peak_err, 10)),
+        # the targets a denoiser must keep at full power: table SNR >= 10 dB
+        "peak_error_db_median_snr10": (float(np.median(peak_err[ref.snr_db >= 10.0]))
+                                       if np.any(ref.snr_db >= 10.0) else None),
         "peak_abs_error_db": float(np.mean(np.abs(peak_err))),
         "erased_fraction": float(erased.mean()),
         "lost_fraction": float(lost.mean()),
@@ -341,7 +344,8 @@ def _method_entry(name, s: _Scores, calibration: Calibration, ref: _Reference, c
     }
     if name in SCORE_METHODS:      # a probability map has no power: only its detection figures mean something
         for key in ("mask_sinr_gain_db", "recon_sinr_gain_db", "strongest_target_gain_db", "mask_sinr_gain_db_median",
-                    "peak_error_db", "peak_error_db_median", "peak_error_db_p10", "peak_abs_error_db",
+                    "peak_error_db", "peak_error_db_median", "peak_error_db_p10", "peak_error_db_median_snr10",
+                    "peak_abs_error_db",
                     "erased_fraction", "mean_floor_db", "f1_vs_clean_cfar", "design_cfar"):
             entry[key] = None
     by_band_pd = entry["pd_by_snr_db"]["pd"]

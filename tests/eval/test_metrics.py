@@ -166,6 +166,11 @@ def test_calibration_file_and_lost_and_erased_of_a_flat_output(tiny_dataset, tmp
     peaks = [metrics.neighbourhood_max(clean[t["map_index"]], int(t["doppler_bin"]), int(t["range_bin"]))[0]
              for t in targets]
     assert m["flat"]["erased_fraction"] == pytest.approx(np.mean(np.array(peaks) > 10.0))
+    # a flat output of 1 puts each target's peak cell at 1: its error is -10 log10(clean peak)
+    strong = targets["snr_db"] >= 10.0
+    assert strong.any()
+    assert m["flat"]["peak_error_db_median_snr10"] == pytest.approx(
+        float(np.median(-10 * np.log10(np.array(peaks)[strong]))), abs=1e-6)
 
 
 def test_a_constant_pedestal_cannot_buy_detection_snr_gain(tmp_path):
