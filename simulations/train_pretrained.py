@@ -186,6 +186,13 @@ def build_mix(workdir: Path, split: str, seed: int, fraction: float, kind: str =
     return out
 
 
+def hardware(device: str) -> str:
+    """The machine in words, for the model card: GPU name or CPU cores and torch threads."""
+    if device == "cuda":
+        return f"one {torch.cuda.get_device_name(0)} GPU"
+    return f"the CPU ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads), no GPU"
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workdir", default="data/pretrained")
@@ -243,6 +250,8 @@ def main():
         "best_val_loss": result["best_val_loss"],
         "steps": state["step"],
         "device": device,
+        "hardware": hardware(device),
+        "arch": cfg.model.arch, "depth": cfg.model.depth, "base_channels": cfg.model.base_channels,
         "train_minutes": round((time.time() - t0) / 60, 1),
         "package_version": __version__,
         "history": result["history"],
