@@ -68,6 +68,9 @@ def read_checkpoint(path, map_location="cpu") -> dict:
         raise CheckpointError(f"{path}: not a loadable checkpoint ({type(err).__name__}: {detail[:200]})") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not an rd_unet checkpoint (no format {CHECKPOINT_FORMAT!r})")
+    if isinstance(state.get("normalization"), dict):
+        # checkpoints before target_floor existed (version 0.2) were trained on the targets alone
+        state["normalization"].setdefault("target_floor", 0.0)
     return state
 
 

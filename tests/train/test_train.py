@@ -43,6 +43,10 @@ def test_checkpoint_round_trip_weights_only(tiny_dataset, tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(model(x), model2(x), rtol=0, atol=0)
     assert model.unet.config == SMALL
+    # a checkpoint of version 0.2 has no target_floor: it was trained on the targets alone
+    del state["normalization"]["target_floor"]
+    torch.save(state, tmp_path / "old.pt")
+    assert read_checkpoint(tmp_path / "old.pt")["normalization"]["target_floor"] == 0.0
 
 
 def test_resume_equals_uninterrupted(tiny_dataset, tmp_path):
