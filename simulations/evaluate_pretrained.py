@@ -249,6 +249,12 @@ def _mixture_text(stage: dict) -> str:
                 "450 noise-only maps)")
     if kind == "full":
         return "the full preset mixture (" + stage.get("training", "?") + ")"
+    if kind == "broad":
+        return ("the broad mixture (`--mixture broad`): the full " + stage.get("training", "?")
+                + "; the randomised variants redraw windows (Hann, Hamming, Blackman, rectangular, Chebyshev "
+                "60/80, Taylor 35/40), clutter (kind, strength, range law, amplitude law, Doppler centre and "
+                "spread, platform motion), interference (30 %), a noise floor sloped by up to +-12 dB over range "
+                "(35 %), target density and SNR from below 0 dB")
     return "the base preset mixture (" + stage.get("training", "?") + ")"
 
 

@@ -68,6 +68,8 @@ def mixture(kind: str = "full"):
     ]
     if kind == "base":
         return base
+    if kind == "broad":        # the presets' mixture and the randomised one together
+        return mixture("full") + randomized(96, 50)
     if kind == "random":
         return randomized(96, 50) + [
             ("noise_only_default", noise_only(default), 150, 2),
@@ -200,7 +202,7 @@ def main():
     p.add_argument("--epochs", type=int, default=200)
     p.add_argument("--patience", type=int, default=6)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    p.add_argument("--mixture", choices=["base", "full", "random"], default="full")
+    p.add_argument("--mixture", choices=["base", "full", "random", "broad"], default="full")
     p.add_argument("--init", default=None, help="fine-tune from this checkpoint (stage 2)")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--target-weight", type=float, default=0.0)
@@ -238,7 +240,10 @@ def main():
     device = "cuda" if torch.cuda.is_available() else "cpu"
     card = {
         "name": "default",
-        "training": (f"domain-randomised mixture: 96 variants of the presets' radars (50 maps each) and 450 "
+        "training": ("preset mixture (" + ", ".join(f"{n} ({k} maps)" for n, _, k, _ in mixture("full"))
+                     + ") and the domain-randomised one (96 variants of 50 maps); 64x128 crops"
+                     if args.mixture == "broad" else
+                     f"domain-randomised mixture: 96 variants of the presets' radars (50 maps each) and 450 "
                      f"noise-only maps; {CROP[0]}x{CROP[1]} crops" if args.mixture == "random" else
                      "mixture of presets: " + ", ".join(f"{n} ({k} maps)" for n, _, k, _ in mixture(args.mixture))
                      + f"; {CROP[0]}x{CROP[1]} crops"),
