@@ -208,7 +208,7 @@ def main():
     p.add_argument("--target-weight", type=float, default=0.0)
     p.add_argument("--target-floor", type=float, default=1.0,
                    help="noise floors added to the clean target (NormalizationConfig.target_floor)")
-    p.add_argument("--arch", default="residual-unet")
+    p.add_argument("--arch", default="unet", help="UNetConfig.arch of a run from scratch (the shipped model: unet)")
     p.add_argument("--depth", type=int, default=4)
     p.add_argument("--base-channels", type=int, default=16)
     p.add_argument("--run-name", default="run", help="run directory under --workdir")
