@@ -421,7 +421,8 @@ class NormalizationConfig(Validated):
     # the training target is ``clean + target_floor * floor``: 0 (version 0.2) asks the
     # network for the targets alone, so every noise cell must go to eps (-30 dB) and a
     # target it cannot tell from noise is pulled down there too; 1 asks for the targets
-    # on the mean noise floor, so such a target costs a few dB at most (docs/normalisation.md)
+    # on the mean noise floor, so such a target costs a few dB at most, but clutter residues
+    # cost as little, and it detected less in the ablation (docs/normalisation.md, ablation.md)
     target_floor: float = spec(0.0, NON_NEGATIVE, "noise floors added to the clean training target (0: targets alone)",
                                metavar="N")
 

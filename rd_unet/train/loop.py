@@ -212,7 +212,8 @@ def _init_from(cfg: TrainConfig) -> tuple[TrainConfig, dict]:
         raise ValueError(f"--init {cfg.init}: its model is {to_dict(model_cfg)}, but the run asks for "
                          f"{to_dict(cfg.model)}; leave the model options out to fine-tune it")
     if cfg.normalization.target_floor != norm_cfg.target_floor and cfg.normalization.target_floor:
-        # the training target may change in fine-tuning; the input representation may not
+        # a non-zero target floor may be set in fine-tuning (0, the default, keeps the
+        # checkpoint's); the input representation (eps, scale_db) always stays the checkpoint's
         norm_cfg = dataclasses.replace(norm_cfg, target_floor=cfg.normalization.target_floor)
     return dataclasses.replace(cfg, init=str(path), model=model_cfg, normalization=norm_cfg), state
 
