@@ -49,7 +49,18 @@ def main():
     args = p.parse_args()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
-    models = dict(m.split("=", 1) for m in args.model)
+    models = {}
+    for m in args.model:
+        name, sep, path = m.partition("=")
+        if not sep or not name or not Path(path).is_file():
+            p.error(f"--model {m}: expected NAME=CHECKPOINT with an existing checkpoint file")
+        models[name] = path
+    described = {}
+    for d in args.describe:
+        name, sep, text = d.partition("=")
+        if not sep or name not in models:
+            p.error(f"--describe {d}: expected NAME=TEXT for one of the --model names ({', '.join(models)})")
+        described[name] = text
     results = {}
     for sc_name in args.scenarios:
         sc = scenario(sc_name)
@@ -68,7 +79,7 @@ def main():
             results[(name, sc_name)] = summarise(report)
             print(name, sc_name, json.dumps({k: results[(name, sc_name)]["methods"]["unet"][k]
                                              for k in ("partial_auc", "erased_fraction")}), flush=True)
-    text = table(results, models, args, dict(d.split("=", 1) for d in args.describe))
+    text = table(results, models, args, described)
     if args.output:
         Path(args.output).write_text(text)
         print(f"wrote {args.output}")

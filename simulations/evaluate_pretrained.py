@@ -272,6 +272,10 @@ def _hardware(card: dict) -> str:
     return "; ".join(parts) if parts else "not recorded"
 
 
+def _mark(ok: bool, text: str) -> str:
+    return f"{'yes' if ok else '**no**'} ({text})"
+
+
 def _goals(results: dict) -> list[str]:
     """Issue 15's goals, scenario by scenario: met or not, from the figures."""
     rows = ["| scenario | dominates best classical | partial AUC above it | peak error median, SNR >= 10 dB "
@@ -282,16 +286,13 @@ def _goals(results: dict) -> list[str]:
         u, b = r["methods"]["unet"], r["methods"][r["best_classical"]]
         pe = u.get("peak_error_db_median_snr10")
         tail = tails.get(name)
-
-        def mark(ok, text):
-            return f"{'yes' if ok else '**no**'} ({text})"
         rows.append(
             f"| {name} | {'yes' if r['unet_dominates_best_classical'] else '**no**'} | "
-            + mark(u["partial_auc"] > b["partial_auc"], f"{u['partial_auc']:.3f} vs {b['partial_auc']:.3f}") + " | "
-            + ("n/a" if pe is None else mark(abs(pe) <= 1.0, f"{pe:+.1f} dB")) + " | "
-            + mark(u["erased_fraction"] < 0.05, f"{u['erased_fraction']:.1%}") + " | "
-            + mark(u["lost_fraction"] < 0.02, f"{u['lost_fraction']:.1%}") + " | "
-            + ("n/a" if tail is None else mark(tail["tail_unet_db"] <= tail["tail_raw_db"],
+            + _mark(u["partial_auc"] > b["partial_auc"], f"{u['partial_auc']:.3f} vs {b['partial_auc']:.3f}") + " | "
+            + ("n/a" if pe is None else _mark(abs(pe) <= 1.0, f"{pe:+.1f} dB")) + " | "
+            + _mark(u["erased_fraction"] < 0.05, f"{u['erased_fraction']:.1%}") + " | "
+            + _mark(u["lost_fraction"] < 0.02, f"{u['lost_fraction']:.1%}") + " | "
+            + ("n/a" if tail is None else _mark(tail["tail_unet_db"] <= tail["tail_raw_db"],
                                                 f"{tail['tail_unet_db']:.1f} vs {tail['tail_raw_db']:.1f} dB")) + " |")
     return rows
 
