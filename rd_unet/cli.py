@@ -20,7 +20,7 @@ def _cmd_simulate(args):
     scenario = load_scenario(args.scenario)
     out = generate_dataset(scenario, args.output, num_maps=args.num_maps, seed=args.seed, workers=args.workers,
                            shard=args.shard, store_complex=args.store_complex, overwrite=args.overwrite,
-                           progress=not args.quiet, compression=args.compression)
+                           progress=not args.quiet, compression=args.compression, store_noise=args.store_noise)
     d = rd.describe(scenario.radar)
     print(f"wrote {out}: scenario {scenario.name!r}, maps {d['num_doppler_bins']} x {d['num_range_bins']} "
           f"(Doppler x range), {d['range_resolution_m']:.3g} m x {d['velocity_resolution_mps']:.3g} m/s bins")
@@ -234,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=1, help="worker processes")
     s.add_argument("--shard", default="0/1", help="K/N: write only shard K (from 0) of N; join with `rd-unet merge`")
     s.add_argument("--store-complex", action="store_true", help="also store complex RD maps")
+    s.add_argument("--store-noise", action="store_true",
+                   help="also store the thermal noise alone ('noise'; for training with --target-noise)")
     s.add_argument("--compression", choices=["none", "lzf", "gzip"], default="none",
                    help="HDF5 filter of the maps (none: fastest; gzip: about 15%% smaller, several times slower)")
     s.add_argument("--overwrite", action="store_true", help="replace an existing output file")

@@ -425,6 +425,12 @@ class NormalizationConfig(Validated):
     # cost as little, and it detected less in the ablation (docs/normalisation.md, ablation.md)
     target_floor: float = spec(0.0, NON_NEGATIVE, "noise floors added to the clean training target (0: targets alone)",
                                metavar="N")
+    # the training target plus ``target_noise`` times the thermal noise alone (the
+    # simulator's ``noise`` map): noise cells keep their texture, ``target_noise`` below
+    # their power, so a detector on the output ranks the cells the network is unsure of
+    # as the input did, instead of all at one floor (docs/normalisation.md)
+    target_noise: float = spec(0.0, Range(0.0, 1.0), "fraction of the thermal noise alone added to the training "
+                               "target (0: none; needs datasets simulated with --store-noise)", metavar="K")
 
 
 ARCHITECTURES = ("unet", "unet-valid", "residual-unet", "attention-unet", "resnet-unet")

@@ -144,46 +144,53 @@ def randomized(num_variants: int, maps_per_variant: int, seed: int = 7):
     return out
 
 
-def crops(noisy, clean, rng, per_map):
-    d, r = noisy.shape[-2:]
+def crops(maps, rng, per_map):
+    """Random CROP-sized windows, the same in every (N, D, R) array of ``maps``."""
+    d, r = maps[0].shape[-2:]
     cd, cr = min(CROP[0], d), min(CROP[1], r)
-    out_n, out_c = [], []
-    for i in range(noisy.shape[0]):
+    out = [[] for _ in maps]
+    for i in range(maps[0].shape[0]):
         for _ in range(per_map):
             a, b = rng.integers(0, d - cd + 1), rng.integers(0, r - cr + 1)
-            out_n.append(noisy[i, a:a + cd, b:b + cr])
-            out_c.append(clean[i, a:a + cd, b:b + cr])
-    return np.stack(out_n), np.stack(out_c)
+            for o, m in zip(out, maps):
+                o.append(m[i, a:a + cd, b:b + cr])
+    return [np.stack(o) for o in out]
 
 
-def build_mix(workdir: Path, split: str, seed: int, fraction: float, kind: str = "full") -> Path:
+def build_mix(workdir: Path, split: str, seed: int, fraction: float, kind: str = "full",
+              store_noise: bool = False) -> Path:
+    """The mixture's crops in one file (``noise`` too with ``store_noise``); built once per workdir."""
     out = workdir / (f"mix_{split}.h5" if kind == "base" else f"mix_{kind}_{split}.h5")
     wanted = json.dumps([(name, to_dict(sc), n, seed + k) for name, sc, n, k in mixture(kind)])
+    stale = (f"use another --workdir, or delete it and its scenarios' files")
     if out.exists():
         with h5py.File(out, "r") as f:
             if f.attrs.get("mixture") != wanted:
-                raise SystemExit(f"{out} holds another mixture than this script's (an older version?); "
-                                 f"use another --workdir, or delete it and its scenarios' files")
+                raise SystemExit(f"{out} holds another mixture than this script's (an older version?); {stale}")
+            if store_noise and "noise" not in f:
+                raise SystemExit(f"{out} has no thermal-noise maps, which --target-noise needs; {stale}")
         return out
     rng = np.random.default_rng([seed, 99])
-    all_n, all_c = [], []
+    names = ["noisy", "clean"] + (["noise"] if store_noise else [])
+    parts = {name: [] for name in names}
     for name, sc, n, offset in mixture(kind):
         n = max(16, int(n * fraction))
         path = workdir / f"{name}_{split}.h5"
         if not path.exists():
-            generate_dataset(sc, path, num_maps=n, seed=seed + offset, workers=2, progress=True)
+            generate_dataset(sc, path, num_maps=n, seed=seed + offset, workers=2, progress=True,
+                             store_noise=store_noise)
         with h5py.File(path, "r") as f:
-            noisy, clean = f["noisy"][()], f["clean"][()]
-        per_map = max(1, (noisy.shape[1] * noisy.shape[2]) // (CROP[0] * CROP[1]))
-        cn, cc = crops(noisy, clean, rng, per_map)
-        all_n.append(cn)
-        all_c.append(cc)
-    noisy, clean = np.concatenate(all_n), np.concatenate(all_c)
-    order = rng.permutation(len(noisy))
+            if store_noise and "noise" not in f:
+                raise SystemExit(f"{path} has no thermal-noise maps, which --target-noise needs; {stale}")
+            maps = [f[k][()] for k in names]
+        per_map = max(1, (maps[0].shape[1] * maps[0].shape[2]) // (CROP[0] * CROP[1]))
+        for k, c in zip(names, crops(maps, rng, per_map)):
+            parts[k].append(c)
+    order = rng.permutation(sum(len(c) for c in parts["noisy"]))
     tmp = out.with_name(out.name + ".partial")
     with h5py.File(tmp, "w") as f:
-        f.create_dataset("noisy", data=noisy[order], chunks=(1,) + CROP)
-        f.create_dataset("clean", data=clean[order], chunks=(1,) + CROP)
+        for k in names:
+            f.create_dataset(k, data=np.concatenate(parts[k])[order], chunks=(1,) + CROP)
         f.attrs["format"] = "rd_unet.rdmaps.crops"
         f.attrs["mixture"] = wanted
     os.replace(tmp, out)
@@ -211,6 +218,9 @@ def main():
     p.add_argument("--target-floor", type=float, default=0.0,
                    help="noise floors added to the clean target (NormalizationConfig.target_floor; "
                         "docs/ablation.md for why the shipped model uses 0)")
+    p.add_argument("--target-noise", type=float, default=0.0,
+                   help="fraction of the thermal noise alone added to the target (NormalizationConfig.target_noise; "
+                        "simulates the mixture with its noise maps)")
     p.add_argument("--arch", default="unet", help="UNetConfig.arch of a run from scratch (the shipped model: unet)")
     p.add_argument("--depth", type=int, default=4)
     p.add_argument("--base-channels", type=int, default=16)
@@ -222,8 +232,9 @@ def main():
         torch.set_num_threads(args.threads)
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    train_file = build_mix(workdir, "train", seed=1000, fraction=1.0, kind=args.mixture)
-    val_file = build_mix(workdir, "val", seed=2000, fraction=0.15, kind=args.mixture)
+    store_noise = args.target_noise > 0
+    train_file = build_mix(workdir, "train", seed=1000, fraction=1.0, kind=args.mixture, store_noise=store_noise)
+    val_file = build_mix(workdir, "val", seed=2000, fraction=0.15, kind=args.mixture, store_noise=store_noise)
     if args.build_only:
         return
     run = workdir / args.run_name
@@ -233,7 +244,8 @@ def main():
                       init=args.init or "",
                       model=UNetConfig() if args.init else UNetConfig(arch=args.arch, depth=args.depth,
                                                                       base_channels=args.base_channels),
-                      normalization=NormalizationConfig(target_floor=args.target_floor))
+                      normalization=NormalizationConfig(target_floor=args.target_floor,
+                                                        target_noise=args.target_noise))
     t0 = time.time()
     result = train(cfg, progress=True)
     state = read_checkpoint(run / "best.pt")
@@ -252,6 +264,7 @@ def main():
                      + f"; {CROP[0]}x{CROP[1]} crops"),
         "init": args.init, "lr": args.lr, "target_weight": args.target_weight, "mixture": args.mixture,
         "target_floor": state["normalization"]["target_floor"],      # with --init and 0: the checkpoint's
+        "target_noise": state["normalization"]["target_noise"],
         "time_limit_min": args.time_limit_min,
         "epochs_run": len(result["history"]["epoch"]),
         "best_epoch": result["best_epoch"],

@@ -91,3 +91,17 @@ def test_cli_reference_matches_the_parser(monkeypatch):
     for name, parser in sub.choices.items():
         assert f"## rd-unet {name}\n\n```\n{parser.format_help().rstrip()}\n```" in doc, \
             f"docs/cli.md is out of date for {name!r}: run python docs/make_cli_reference.py"
+
+
+def test_target_noise_needs_a_file_simulated_with_store_noise(tmp_path, capsys):
+    from rd_unet.model.checkpoint import read_checkpoint
+    plain, noisy = tmp_path / "p.h5", tmp_path / "n.h5"
+    assert main(["simulate", "--scenario", "tiny", "--num-maps", "8", "--output", str(plain), "--quiet"]) == 0
+    assert main(["simulate", "--scenario", "tiny", "--num-maps", "8", "--output", str(noisy), "--store-noise",
+                 "--quiet"]) == 0
+    small = ["--epochs", "1", "--batch-size", "4", "--depth", "2", "--base-channels", "4", "--quiet"]
+    assert main(["train", "--data", str(plain), "--output", str(tmp_path / "r"), "--target-noise", "0.1"] + small) == 2
+    err = capsys.readouterr().err
+    assert "p.h5: no 'noise' dataset" in err and "--store-noise" in err and "Traceback" not in err
+    assert main(["train", "--data", str(noisy), "--output", str(tmp_path / "r"), "--target-noise", "0.1"] + small) == 0
+    assert read_checkpoint(tmp_path / "r" / "last.pt")["normalization"]["target_noise"] == 0.1

@@ -15,17 +15,30 @@ import torch
 from torch.utils.data import Dataset
 
 from rd_unet.config import NormalizationConfig
-from rd_unet.data.hdf5 import open_dataset
+from rd_unet.data.hdf5 import DatasetFormatError, open_dataset
 from rd_unet.data.normalize import noise_floor, to_network
 
 
-def normalize_pair(noisy: np.ndarray, clean: np.ndarray, cfg: NormalizationConfig):
+def normalize_pair(noisy: np.ndarray, clean: np.ndarray, cfg: NormalizationConfig, noise: np.ndarray | None = None):
     """(N, D, R) noisy and clean power -> (N, 1, D, R) float32 tensors, both relative to the
-    noisy floor; the target is the clean map plus ``cfg.target_floor`` noise floors."""
+    noisy floor; the target is the clean map plus ``cfg.target_floor`` noise floors plus
+    ``cfg.target_noise`` times ``noise``, the thermal noise alone (needed when it is not 0)."""
     x = torch.from_numpy(np.ascontiguousarray(noisy, np.float32))
     y = torch.from_numpy(np.ascontiguousarray(clean, np.float32))
     floor = noise_floor(x)
-    return to_network(x, floor, cfg)[:, None], to_network(y + cfg.target_floor * floor, floor, cfg)[:, None]
+    y = y + cfg.target_floor * floor
+    if cfg.target_noise:
+        if noise is None:
+            raise ValueError("target_noise: the training target needs the thermal noise alone (a 'noise' dataset)")
+        y = y + cfg.target_noise * torch.from_numpy(np.ascontiguousarray(noise, np.float32))
+    return to_network(x, floor, cfg)[:, None], to_network(y, floor, cfg)[:, None]
+
+
+def check_noise(f: h5py.File, cfg: NormalizationConfig) -> None:
+    """A clear error where the target needs the ``noise`` dataset and ``f`` has none."""
+    if cfg.target_noise and "noise" not in f:
+        raise DatasetFormatError(f"{f.filename}: no 'noise' dataset, which --target-noise "
+                                 f"{cfg.target_noise:g} needs (simulate with --store-noise)")
 
 
 def load_normalized(path, indices, cfg: NormalizationConfig, chunk: int = 256):
@@ -33,11 +46,13 @@ def load_normalized(path, indices, cfg: NormalizationConfig, chunk: int = 256):
     indices = np.asarray(indices)
     xs, ys = [], []
     with open_dataset(path, need_clean=True) as f:
+        check_noise(f, cfg)
         for start in range(0, len(indices), chunk):
             idx = indices[start:start + chunk]
             lo, hi = idx.min(), idx.max() + 1
             noisy, clean = f["noisy"][lo:hi][idx - lo], f["clean"][lo:hi][idx - lo]
-            x, y = normalize_pair(noisy, clean, cfg)
+            noise = f["noise"][lo:hi][idx - lo] if cfg.target_noise else None
+            x, y = normalize_pair(noisy, clean, cfg, noise)
             xs.append(x)
             ys.append(y)
     return torch.cat(xs), torch.cat(ys)
@@ -49,6 +64,7 @@ class RDMapDataset(Dataset):
     def __init__(self, path, indices=None, normalization: NormalizationConfig = NormalizationConfig()):
         self.path = str(path)
         with open_dataset(path, need_clean=True) as f:
+            check_noise(f, normalization)
             n = f["noisy"].shape[0]
             self.map_shape = f["noisy"].shape[1:]
             self.range_m, self.velocity_mps = f["range_m"][()], f["velocity_mps"][()]
@@ -69,7 +85,8 @@ class RDMapDataset(Dataset):
     def __getitem__(self, i):
         f = self._handle()
         j = int(self.indices[i])
-        x, y = normalize_pair(f["noisy"][j][None], f["clean"][j][None], self.normalization)
+        noise = f["noise"][j][None] if self.normalization.target_noise else None
+        x, y = normalize_pair(f["noisy"][j][None], f["clean"][j][None], self.normalization, noise)
         return {"noisy": x[0], "clean": y[0], "index": j}
 
     def plot(self, i, output):

@@ -41,15 +41,16 @@ def shard_range(num_maps: int, shard: tuple[int, int]) -> tuple[int, int]:
     return (num_maps * k) // n, (num_maps * (k + 1)) // n
 
 
-def _init(scenario: ScenarioConfig, store_complex: bool):
-    global _worker_sim, _worker_complex
+def _init(scenario: ScenarioConfig, store_complex: bool, store_noise: bool = False):
+    global _worker_sim, _worker_complex, _worker_noise
     _worker_sim = RDSimulator(scenario)
-    _worker_complex = store_complex
+    _worker_complex, _worker_noise = store_complex, store_noise
 
 
 def _simulate(args):
     seed, start, stop = args
-    return _worker_sim.simulate_batch([map_rng(seed, i) for i in range(start, stop)], store_complex=_worker_complex)
+    return _worker_sim.simulate_batch([map_rng(seed, i) for i in range(start, stop)], store_complex=_worker_complex,
+                                      store_noise=_worker_noise)
 
 
 def batch_size(scenario: ScenarioConfig) -> int:
@@ -67,8 +68,11 @@ def generate_dataset(scenario: ScenarioConfig, output, *, num_maps: int, seed: i
                      workers: int = 1, shard: str | tuple[int, int] = (0, 1),
                      store_complex: bool = False, overwrite: bool = False,
                      progress: bool = True, checkpoint_every: int = 64,
-                     compression: str = DEFAULT_COMPRESSION) -> Path:
+                     compression: str = DEFAULT_COMPRESSION, store_noise: bool = False) -> Path:
     """Simulate ``num_maps`` maps (or this shard's part of them) into the HDF5 file ``output``.
+
+    ``store_noise`` adds the ``noise`` dataset (the thermal noise alone, for training
+    with ``NormalizationConfig.target_noise``).
 
     An interrupted run leaves ``output.partial``; running the same command again
     resumes it. Returns the path written.
@@ -88,19 +92,19 @@ def generate_dataset(scenario: ScenarioConfig, output, *, num_maps: int, seed: i
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     writer = DatasetWriter(output, scenario, num_maps=stop - start, seed=seed, map_index_offset=start,
                            shard=f"{shard[0]}/{shard[1]}", store_complex=store_complex, overwrite=overwrite,
-                           compression=compression)
+                           compression=compression, store_noise=store_noise)
     step = batch_size(scenario)
     jobs = [(seed, i, min(i + step, stop)) for i in range(start + writer.start, stop, step)]
     bar = tqdm(total=stop - start, initial=writer.start, unit="map", desc=f"simulate {Path(output).name}",
                disable=not progress)
     try:
         if workers == 1:
-            _init(scenario, store_complex)
+            _init(scenario, store_complex, store_noise)
             results = map(_simulate, jobs)
             pool = None
         else:
             ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-            pool = ctx.Pool(workers, initializer=_init, initargs=(scenario, store_complex))
+            pool = ctx.Pool(workers, initializer=_init, initargs=(scenario, store_complex, store_noise))
             results = pool.imap(_simulate, jobs)
         since_checkpoint = 0
         for batch in results:

@@ -1,7 +1,8 @@
 """The rd_unet HDF5 dataset format (documented in docs/hdf5-format.md).
 
 Root datasets: ``noisy`` and ``clean`` (N, D, R) float32 linear power, optional
-``noisy_complex`` / ``clean_complex`` (N, D, R) complex64, ``targets`` (a compound
+``noisy_complex`` / ``clean_complex`` (N, D, R) complex64, optional ``noise`` (N, D, R)
+float32 (the thermal noise alone), ``targets`` (a compound
 table), ``range_m`` (R,) and ``velocity_mps`` (D,). Root attributes: ``format``,
 ``format_version``, ``scenario`` and ``radar`` (JSON), ``seed``, ``package_version``,
 ``num_maps``, ``map_index_offset`` and ``shard``. Maps are chunked one per chunk
@@ -24,7 +25,7 @@ from rd_unet.sim.targets import TARGET_DTYPE
 
 FORMAT_NAME = "rd_unet.rdmaps"
 FORMAT_VERSION = 1
-MAP_DATASETS = ("noisy", "clean", "noisy_complex", "clean_complex")
+MAP_DATASETS = ("noisy", "clean", "noisy_complex", "clean_complex", "noise")
 
 
 class DatasetFormatError(ValueError):
@@ -48,7 +49,7 @@ class DatasetWriter:
 
     def __init__(self, path, scenario: ScenarioConfig, *, num_maps: int, seed: int,
                  map_index_offset: int = 0, shard: str = "0/1", store_complex: bool = False,
-                 overwrite: bool = False, compression: str = DEFAULT_COMPRESSION):
+                 overwrite: bool = False, compression: str = DEFAULT_COMPRESSION, store_noise: bool = False):
         if compression not in COMPRESSION:
             raise ValueError(f"--compression: expected one of {', '.join(COMPRESSION)}, got {compression!r}")
         self.path = Path(path)
@@ -59,7 +60,7 @@ class DatasetWriter:
         identity = {
             "format": FORMAT_NAME, "scenario": to_json(scenario), "seed": int(seed),
             "num_maps": int(num_maps), "map_index_offset": int(map_index_offset),
-            "store_complex": bool(store_complex),
+            "store_complex": bool(store_complex), "store_noise": bool(store_noise),
         }
         self.start = 0
         if self.tmp.exists():
@@ -92,7 +93,8 @@ class DatasetWriter:
             f.attrs["units"] = "linear power, thermal noise mean 1 per cell"
             f.attrs["maps_written"] = 0
             f.attrs["compression"] = compression
-            names = ["noisy", "clean"] + (["noisy_complex", "clean_complex"] if store_complex else [])
+            names = (["noisy", "clean"] + (["noisy_complex", "clean_complex"] if store_complex else [])
+                     + (["noise"] if store_noise else []))
             for name in names:
                 dtype = np.complex64 if name.endswith("complex") else np.float32
                 # one map per chunk: a reader of map i touches one chunk
@@ -119,6 +121,8 @@ class DatasetWriter:
         if "noisy_complex" in f:
             f["noisy_complex"][i:i + b] = np.stack([s.noisy_complex for s in sims])
             f["clean_complex"][i:i + b] = np.stack([s.clean_complex for s in sims])
+        if "noise" in f:
+            f["noise"][i:i + b] = np.stack([s.noise for s in sims])
         t = np.concatenate([s.targets for s in sims])
         t["map_index"] = np.repeat(self.offset + i + np.arange(b), [len(s.targets) for s in sims])
         self.pending.append(t)          # written at the next checkpoint: one resize, not one per batch
@@ -218,7 +222,7 @@ def merge_shards(shards, output, *, copy: bool = False, overwrite: bool = False)
     infos = []
     for p in shards:
         with open_dataset(p, need_clean=True) as f:
-            a = {k: _attr(f.attrs.get(k)) for k in ("format", "scenario", "seed", "map_index_offset", "store_complex")}
+            a = {k: _attr(f.attrs.get(k)) for k in ("format", "scenario", "seed", "map_index_offset", "store_complex", "store_noise")}
             if a["format"] != FORMAT_NAME:
                 raise DatasetFormatError(f"{p}: not an rd_unet dataset (format {a['format']!r})")
             infos.append((a, Path(p), f["noisy"].shape, {k: f[k].dtype for k in MAP_DATASETS if k in f}))
@@ -226,7 +230,7 @@ def merge_shards(shards, output, *, copy: bool = False, overwrite: bool = False)
     first = infos[0][0]
     expected = first["map_index_offset"]
     for a, p, shape, _ in infos:
-        for key in ("scenario", "seed", "store_complex"):
+        for key in ("scenario", "seed", "store_complex", "store_noise"):
             if a[key] != first[key]:
                 raise DatasetFormatError(f"{p}: {key} differs from {infos[0][1]}; shards of one dataset must share it")
         if a["map_index_offset"] != expected:

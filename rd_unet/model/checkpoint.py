@@ -71,6 +71,7 @@ def read_checkpoint(path, map_location="cpu") -> dict:
     if isinstance(state.get("normalization"), dict):
         # checkpoints before target_floor existed (version 0.2) were trained on the targets alone
         state["normalization"].setdefault("target_floor", 0.0)
+        state["normalization"].setdefault("target_noise", 0.0)
     return state
 
 

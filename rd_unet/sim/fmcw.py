@@ -44,6 +44,7 @@ class SimulatedMap:
     targets: np.ndarray        # structured, TARGET_DTYPE
     noisy_complex: np.ndarray | None = None   # (D, R) complex64
     clean_complex: np.ndarray | None = None
+    noise: np.ndarray | None = None           # (D, R) float32, the thermal noise alone (store_noise)
 
 
 def check_scenario(scenario: ScenarioConfig) -> None:
@@ -210,11 +211,12 @@ class RDSimulator:
         return hit, burst * inside
 
     # -- maps ------------------------------------------------------------------------------
-    def simulate(self, rng: np.random.Generator, *, store_complex: bool = False) -> SimulatedMap:
+    def simulate(self, rng: np.random.Generator, *, store_complex: bool = False,
+                 store_noise: bool = False) -> SimulatedMap:
         """One RD map; every random draw comes from ``rng``."""
-        return self.simulate_batch([rng], store_complex=store_complex)[0]
+        return self.simulate_batch([rng], store_complex=store_complex, store_noise=store_noise)[0]
 
-    def simulate_batch(self, rngs, *, store_complex: bool = False) -> list[SimulatedMap]:
+    def simulate_batch(self, rngs, *, store_complex: bool = False, store_noise: bool = False) -> list[SimulatedMap]:
         """One RD map per generator in ``rngs``; map i is exactly ``simulate(rngs[i])``.
 
         Each map draws from its own generator in the same order as alone (targets,
@@ -222,6 +224,10 @@ class RDSimulator:
         all maps at once, elementwise or line by line, so no map depends on the others
         and results are bit-identical whatever the batch size. Batching removes most of
         the per-map Python overhead that dominates small maps (see BENCHMARKS.md).
+
+        ``store_noise``: also return the map of the thermal noise alone (the same draw,
+        processed without targets, clutter and interference), one more 2-D FFT per map.
+        It draws nothing, so the maps are the same with or without it.
         """
         sc, clutter = self.scenario, self._clutter
         b = len(rngs)
@@ -239,6 +245,7 @@ class RDSimulator:
                 beat[i] = scipy.fft.ifft2(scipy.fft.fft2(beat[i]) * self._noise_slope)
             if clutter.enabled:
                 clutter_draws.append(clutter.draw_parameters(rng))
+        noise = _power(scipy.fft.fft2(beat, axes=(-2, -1))) if store_noise else None
         table = targets_from_draws(sc.targets, target_draws_)
         counts = [f.size for _, f in target_draws_]
         offsets = np.cumsum(counts) - counts
@@ -277,7 +284,8 @@ class RDSimulator:
         table["peak_snr_db"] = peak_db(clean, table["doppler_bin"], table["range_bin"], owner)
         return [SimulatedMap(noisy[i], clean[i], table[offsets[i]:offsets[i] + counts[i]],
                              noisy_c[i] if store_complex else None,
-                             clean_c[i] if store_complex else None) for i in range(b)]
+                             clean_c[i] if store_complex else None,
+                             noise[i] if store_noise else None) for i in range(b)]
 
 
 def _power(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -300,6 +308,7 @@ def peak_db(power: np.ndarray, doppler_bin, range_bin, map_index=None) -> np.nda
     return power_to_db(block.reshape(len(rows), -1).max(axis=1))
 
 
-def simulate_map(scenario: ScenarioConfig, rng: np.random.Generator, *, store_complex: bool = False) -> SimulatedMap:
+def simulate_map(scenario: ScenarioConfig, rng: np.random.Generator, *, store_complex: bool = False,
+                 store_noise: bool = False) -> SimulatedMap:
     """Simulate one RD map of ``scenario``; every random draw comes from ``rng``."""
-    return RDSimulator(scenario).simulate(rng, store_complex=store_complex)
+    return RDSimulator(scenario).simulate(rng, store_complex=store_complex, store_noise=store_noise)

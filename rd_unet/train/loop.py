@@ -38,9 +38,10 @@ def make_loss(cfg: TrainConfig):
     the target mask (clean power above the noise floor)."""
     base = LOSSES[cfg.loss]
     # a clean cell above the noise floor: clean / floor > 1, i.e. a target above
-    # 10 log10(1 + target_floor + eps) / scale_db in the normalised domain
+    # 10 log10(1 + target_floor + target_noise + eps) / scale_db in the normalised
+    # domain (target_noise: the mean of the noise the target carries)
     norm = cfg.normalization
-    above = 10 * math.log10(1 + norm.target_floor + norm.eps) / norm.scale_db
+    above = 10 * math.log10(1 + norm.target_floor + norm.target_noise + norm.eps) / norm.scale_db
 
     def map_loss(out, target, reduction="mean"):
         if not cfg.target_weight:
@@ -211,10 +212,11 @@ def _init_from(cfg: TrainConfig) -> tuple[TrainConfig, dict]:
     if cfg.model not in (UNetConfig(), model_cfg):
         raise ValueError(f"--init {cfg.init}: its model is {to_dict(model_cfg)}, but the run asks for "
                          f"{to_dict(cfg.model)}; leave the model options out to fine-tune it")
-    if cfg.normalization.target_floor != norm_cfg.target_floor and cfg.normalization.target_floor:
-        # a non-zero target floor may be set in fine-tuning (0, the default, keeps the
+    for name in ("target_floor", "target_noise"):
+        # a non-zero training target may be set in fine-tuning (0, the default, keeps the
         # checkpoint's); the input representation (eps, scale_db) always stays the checkpoint's
-        norm_cfg = dataclasses.replace(norm_cfg, target_floor=cfg.normalization.target_floor)
+        if getattr(cfg.normalization, name):
+            norm_cfg = dataclasses.replace(norm_cfg, **{name: getattr(cfg.normalization, name)})
     return dataclasses.replace(cfg, init=str(path), model=model_cfg, normalization=norm_cfg), state
 
 

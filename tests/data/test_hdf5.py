@@ -182,3 +182,23 @@ def test_compression_choices_write_the_same_maps(tmp_path, tiny):
     with pytest.raises(ValueError, match="--compression: expected one of none, lzf, gzip, got 'zstd'"):
         generate_dataset(tiny, tmp_path / "z.h5", num_maps=2, progress=False, compression="zstd")
     assert not (tmp_path / "z.h5").exists()
+
+
+def test_noise_dataset_round_trips_and_merges(tmp_path, tiny):
+    """--store-noise: the file's 'noise' holds each map's thermal noise exactly as the
+    simulator draws it for that map's generator; shards merge with it; its maps are the
+    same as a file's without it."""
+    path = gen.generate_dataset(tiny, tmp_path / "n.h5", num_maps=6, seed=4, store_noise=True, progress=False)
+    plain = gen.generate_dataset(tiny, tmp_path / "p.h5", num_maps=6, seed=4, progress=False)
+    a, b = arrays(path), arrays(plain)
+    assert "noise" not in b
+    np.testing.assert_array_equal(a["noisy"], b["noisy"])
+    sim = RDSimulator(tiny)
+    for i in (0, 5):
+        np.testing.assert_array_equal(a["noise"][i], sim.simulate(gen.map_rng(4, i), store_noise=True).noise)
+    shards = [gen.generate_dataset(tiny, tmp_path / f"s{k}.h5", num_maps=6, seed=4, shard=f"{k}/2",
+                                   store_noise=True, progress=False) for k in (0, 1)]
+    np.testing.assert_array_equal(arrays(merge_shards(shards, tmp_path / "m.h5"))["noise"], a["noise"])
+    with pytest.raises(DatasetFormatError, match="store_noise differs"):
+        merge_shards([shards[0], gen.generate_dataset(tiny, tmp_path / "x.h5", num_maps=6, seed=4, shard="1/2",
+                                                      progress=False)], tmp_path / "bad.h5")

@@ -301,3 +301,37 @@ def test_mask_losses_hand_cases():
     assert float(bce_dice_loss(logits, mask)) == pytest.approx(float(bce + dice_loss(p, mask)), rel=1e-6)
     # focal weighs confident cells down: below alpha-weighted BCE
     assert float(focal_dice_loss(logits, mask)) - float(dice_loss(p, mask)) < float(bce)
+
+
+def test_target_noise_keeps_a_fraction_of_the_thermal_noise_alone(tmp_path, tiny):
+    import math
+
+    from rd_unet.config import NormalizationConfig
+    from rd_unet.data.dataset import load_normalized, normalize_pair
+    from rd_unet.data.generate import generate_dataset
+    from rd_unet.data.hdf5 import DatasetFormatError
+    from rd_unet.data.normalize import from_network
+
+    rng = np.random.default_rng(1)
+    noisy = rng.exponential(2.0, size=(2, 9, 11)).astype(np.float32)
+    noise = rng.exponential(1.0, size=noisy.shape).astype(np.float32)
+    clean = np.zeros_like(noisy)
+    clean[:, 4, 5] = 7.0
+    floor = np.sort(noisy.reshape(2, -1), axis=1)[:, 49] / math.log(2)     # the documented estimate, by hand
+    norm = NormalizationConfig(target_noise=0.1)
+    _, y = normalize_pair(noisy, clean, norm, noise)
+    f = torch.from_numpy(floor.astype(np.float32))[:, None, None, None]
+    torch.testing.assert_close(from_network(y, f, norm)[:, 0], torch.from_numpy(clean + 0.1 * noise),
+                               rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="thermal noise alone"):
+        normalize_pair(noisy, clean, norm)
+    # from files: one simulated with --store-noise trains; one without is refused by name
+    with_noise = generate_dataset(tiny, tmp_path / "n.h5", num_maps=8, seed=2, store_noise=True, progress=False)
+    x, y = load_normalized(with_noise, np.arange(8), norm)
+    assert x.shape == y.shape == (8, 1) + tuple(x.shape[2:])
+    without = generate_dataset(tiny, tmp_path / "p.h5", num_maps=8, seed=2, progress=False)
+    with pytest.raises(DatasetFormatError, match=r"p\.h5: no 'noise' dataset.*--store-noise"):
+        load_normalized(without, np.arange(8), norm)
+    run = cfg_for(with_noise, tmp_path / "run", epochs=1, normalization=norm)
+    train(run, progress=False)
+    assert read_checkpoint(tmp_path / "run" / "last.pt")["normalization"]["target_noise"] == 0.1
