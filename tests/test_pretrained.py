@@ -35,13 +35,18 @@ def test_generalises_to_an_unseen_scenario(tmp_path):
 
 @pytest.mark.slow
 def test_adds_no_structure_to_noise():
-    """Issue 6: on noise-only maps of the default preset, the output's tail (1e-4
-    quantile over the median) is no higher than the raw map's. The output's median is
-    its -30 dB pedestal, so the quantile rests on the few noise cells the model lets
-    through, which come in blobs: 2000 maps (16 M cells) keep the estimate stable
-    (over 400 maps it scatters by +-1.5 dB from seed to seed)."""
+    """On noise-only maps of the default preset (2000 maps, 16 M cells):
+
+    * issue 15: the output's 1e-4 power quantile is not above the input's;
+    * issue 6: the output's tail (1e-4 quantile over the median) is no heavier than the
+      input's. A model trained to keep the noise's texture (``target_noise``) has the
+      input's tail by design, so the two estimates differ by sampling error only: for
+      exponential noise the quantile's standard error is 1 / sqrt(q n) of the mean, about
+      0.01 dB here, twice that for the windows' correlated cells; 0.1 dB (5 sigma) allowed.
+      A model that let noise peaks through in blobs would exceed it by decibels."""
     sim = RDSimulator(noise_only(load_scenario("default")))
     raw = np.stack([sim.simulate(map_rng(11, i)).noisy for i in range(2000)])
     den, _, _ = load_denoiser(None, "cpu")
     out = clean_maps(raw, den)
-    assert metrics.tail_ratio_db(out) <= metrics.tail_ratio_db(raw)
+    assert np.quantile(out, 1 - 1e-4) <= np.quantile(raw, 1 - 1e-4)
+    assert metrics.tail_ratio_db(out) <= metrics.tail_ratio_db(raw) + 0.1
