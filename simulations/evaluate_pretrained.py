@@ -379,7 +379,7 @@ def model_card(results: dict, model: Path, maps: int, seed: int = 9000, noise_ma
                      + (f", target-cell loss weight {st['target_weight']:g}" if st.get("target_weight") else "")
                      + (f", training target clean + {st['target_noise']:g} x thermal noise" if st.get("target_noise")
                         else "")
-                     + f": {_stage(st)}.")
+                     + f": {_stage(st)}" + (f"; {st['stopped']}" if st.get("stopped") else "") + ".")
     if any(str(st.get("package_version", "")).startswith("0.1") for st in stages):
         lines += ["", "Stages of version 0.1 drew their maps with another noise sampler (same statistics); "
                   "the script regenerates every mixture with the installed version."]
