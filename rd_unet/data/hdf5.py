@@ -222,7 +222,8 @@ def merge_shards(shards, output, *, copy: bool = False, overwrite: bool = False)
     infos = []
     for p in shards:
         with open_dataset(p, need_clean=True) as f:
-            a = {k: _attr(f.attrs.get(k)) for k in ("format", "scenario", "seed", "map_index_offset", "store_complex", "store_noise")}
+            a = {k: _attr(f.attrs.get(k)) for k in ("format", "scenario", "seed", "map_index_offset", "store_complex")}
+            a["store_noise"] = "noise" in f          # files from before --store-noise have no such attribute
             if a["format"] != FORMAT_NAME:
                 raise DatasetFormatError(f"{p}: not an rd_unet dataset (format {a['format']!r})")
             infos.append((a, Path(p), f["noisy"].shape, {k: f[k].dtype for k in MAP_DATASETS if k in f}))
