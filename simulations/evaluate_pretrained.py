@@ -455,7 +455,9 @@ def model_card(results: dict, model: Path, maps: int, seed: int = 9000, noise_ma
         lines.append("")
     lines += ["## Where it loses (from the tables above)", ""] + _where_it_loses(results) + ["",
         "Also: trained on simulated maps only; recorded data with other artefacts (phase noise, multipath, "
-        "ADC effects) may need fine-tuning: `rd-unet train --init default --data your_maps.h5 ...`.", "",
+        "ADC effects) may need fine-tuning: `rd-unet train --init default --data your_maps.h5 ...`"
+        + (" on maps simulated with `--store-noise` (fine-tuning keeps the model's training target, which "
+           "needs the thermal noise alone)" if target_noise else "") + ".", "",
         "## Reproduce", "",
         "```",
     ]

@@ -37,8 +37,9 @@ def normalize_pair(noisy: np.ndarray, clean: np.ndarray, cfg: NormalizationConfi
 def check_noise(f: h5py.File, cfg: NormalizationConfig) -> None:
     """A clear error where the target needs the ``noise`` dataset and ``f`` has none."""
     if cfg.target_noise and "noise" not in f:
-        raise DatasetFormatError(f"{f.filename}: no 'noise' dataset, which --target-noise "
-                                 f"{cfg.target_noise:g} needs (simulate with --store-noise)")
+        raise DatasetFormatError(f"{f.filename}: no 'noise' dataset, which the training target needs (target "
+                                 f"noise {cfg.target_noise:g}, from --target-noise or the --init checkpoint's; "
+                                 "simulate with --store-noise)")
 
 
 def load_normalized(path, indices, cfg: NormalizationConfig, chunk: int = 256):

@@ -335,3 +335,7 @@ def test_target_noise_keeps_a_fraction_of_the_thermal_noise_alone(tmp_path, tiny
     run = cfg_for(with_noise, tmp_path / "run", epochs=1, normalization=norm)
     train(run, progress=False)
     assert read_checkpoint(tmp_path / "run" / "last.pt")["normalization"]["target_noise"] == 0.1
+    # fine-tuning keeps the checkpoint's target, so a file without noise is refused, naming why
+    with pytest.raises(DatasetFormatError, match=r"p\.h5: no 'noise' dataset.*--init checkpoint"):
+        train(TrainConfig(data=str(without), output=str(tmp_path / "ft"), epochs=1, batch_size=8,
+                          init=str(tmp_path / "run" / "last.pt")), progress=False)
