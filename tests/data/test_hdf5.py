@@ -202,3 +202,14 @@ def test_noise_dataset_round_trips_and_merges(tmp_path, tiny):
     with pytest.raises(DatasetFormatError, match="store_noise differs"):
         merge_shards([shards[0], gen.generate_dataset(tiny, tmp_path / "x.h5", num_maps=6, seed=4, shard="1/2",
                                                       progress=False)], tmp_path / "bad.h5")
+
+
+def test_shards_from_before_store_noise_merge_with_new_ones(tmp_path, tiny):
+    """A shard written before --store-noise existed has no store_noise attribute; it merges
+    with a new shard of the same dataset (neither has noise maps)."""
+    shards = [gen.generate_dataset(tiny, tmp_path / f"s{k}.h5", num_maps=6, seed=4, shard=f"{k}/2", progress=False)
+              for k in (0, 1)]
+    with h5py.File(shards[0], "a") as f:
+        del f.attrs["store_noise"]
+    merged = arrays(merge_shards(shards, tmp_path / "m.h5"))
+    assert merged["noisy"].shape[0] == 6 and "noise" not in merged
