@@ -2,14 +2,21 @@
 
     python simulations/train_pretrained.py --workdir data/pretrained [--time-limit-min 80]
 
-The shipped model was trained on the CPU in three stages (see docs/model-card.md):
+The shipped model was trained on the CPU in five stages; docs/model-card.md lists them
+and its "Reproduce" section the commands, written from the training record:
 
     python simulations/train_pretrained.py --mixture base --time-limit-min 42 \
         --output data/pretrained/stage1.pt
     python simulations/train_pretrained.py --init data/pretrained/stage1.pt --lr 5e-4 \
         --time-limit-min 70 --output data/pretrained/stage2.pt
     python simulations/train_pretrained.py --mixture broad --init data/pretrained/stage2.pt \
-        --lr 3e-4 --time-limit-min 66
+        --lr 3e-4 --time-limit-min 66 --output data/pretrained/stage3.pt
+    python simulations/train_pretrained.py --mixture broad --init data/pretrained/stage3.pt \
+        --lr 5e-4 --target-noise 0.1 --time-limit-min 40 --output data/pretrained/stage4.pt
+    python simulations/train_pretrained.py --mixture broad --init data/pretrained/stage4.pt \
+        --lr 3e-4 --target-noise 0.01 --time-limit-min 60
+
+(stage 4 ran on a 70-minute schedule and was stopped by hand after 5 of its 8 epochs).
 
 With a GPU, one run on the broad mixture for as long as it improves is simpler.
 
