@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from rd_unet.model.inference import clean_maps, load_denoiser  # noqa: E402
 from rd_unet.config import ClutterConfig, ClutterSet, TargetConfig, load_scenario, replace_nested  # noqa: E402
 from rd_unet.data.generate import generate_dataset, map_rng  # noqa: E402
-from rd_unet.eval.metrics import tail_ratio_db  # noqa: E402
+from rd_unet.eval.metrics import tail_ratio_db, upper_quantile_db  # noqa: E402
 from rd_unet.eval.report import EvalConfig, evaluate, verdict  # noqa: E402
 from rd_unet.model.pretrained import resolve_model  # noqa: E402
 from rd_unet.sim import RDSimulator  # noqa: E402
@@ -126,7 +126,7 @@ def main():
         den, _, _ = load_denoiser(model, "auto")
         out = clean_maps(raw, den)
         results["noise_only"][name] = {"tail_raw_db": tail_ratio_db(raw), "tail_unet_db": tail_ratio_db(out),
-                                       "q_raw_db": quantile_db(raw), "q_unet_db": quantile_db(out)}
+                                       "q_raw_db": upper_quantile_db(raw), "q_unet_db": upper_quantile_db(out)}
         print(name, "noise-only", json.dumps(results["noise_only"][name]), flush=True)
     (work / "summary.json").write_text(json.dumps(results, indent=2))
     print(f"wrote {work / 'summary.json'}")
@@ -284,11 +284,6 @@ def _hardware(card: dict) -> str:
 # correlated cells): a texture-keeping output whose tail equals the input's is not "heavier"
 # within 0.1 dB
 TAIL_TOLERANCE_DB = 0.1
-
-
-def quantile_db(power, q: float = 1e-4) -> float:
-    """The (1 - q) power quantile in dB (re the input's mean noise power, 1 in simulated maps)."""
-    return float(10 * np.log10(np.quantile(np.asarray(power, dtype=np.float64).ravel(), 1 - q)))
 
 
 def _quiet(tail: dict) -> bool:

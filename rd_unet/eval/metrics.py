@@ -144,6 +144,12 @@ def pd_by_snr(target_sc, snr_db, threshold, edges_db):
     return {"edges_db": [float(e) for e in edges_db], "pd": pd, "num_targets": counts}
 
 
+def upper_quantile_db(power, q: float = 1e-4) -> float:
+    """The (1 - q) power quantile of a map set in dB (re the input's mean noise power, 1 in
+    simulated maps): issue 15's no-hallucination figure on noise-only maps."""
+    return float(db(np.quantile(np.asarray(power, dtype=np.float64).ravel(), 1 - q)))
+
+
 def tail_ratio_db(power, q: float = 1e-4):
     """The (1 - q) quantile over the median, in dB: how heavy the upper tail of a map set is."""
     flat = np.asarray(power, dtype=np.float64).ravel()

@@ -56,6 +56,15 @@ def test_pd_by_snr_hand_case():
     assert out["pd"] == [0.0, pytest.approx(2 / 3)] and out["num_targets"] == [1, 3]
 
 
+def test_upper_quantile_of_exponential_noise():
+    x = np.random.default_rng(1).exponential(size=2_000_000)
+    # P(X > t) = exp(-t) for unit-mean exponential power: the 1 - q quantile is -ln q;
+    # its standard error is 1 / sqrt(q n) of the mean here (0.07, about 0.03 dB)
+    assert metrics.upper_quantile_db(x) == pytest.approx(10 * np.log10(np.log(1e4)), abs=0.15)
+    assert metrics.upper_quantile_db(x, 1e-2) == pytest.approx(10 * np.log10(np.log(1e2)), abs=0.05)
+    assert metrics.upper_quantile_db(3.0 * x) == pytest.approx(metrics.upper_quantile_db(x) + 10 * np.log10(3.0))
+
+
 def test_tail_ratio_of_exponential_noise():
     x = np.random.default_rng(0).exponential(size=2_000_000)
     # quantile(1 - 1e-4) / median = ln(1e4) / ln 2 for exponential power
