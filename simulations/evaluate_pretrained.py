@@ -256,8 +256,8 @@ def _mixture_text(stage: dict) -> str:
                 "450 noise-only maps)")
     if kind == "full":
         return "the full preset mixture (" + stage.get("training", "?") + ")"
-    if kind == "broad":
-        return ("the broad mixture (`--mixture broad`): the full " + stage.get("training", "?")
+    if kind in ("broad", "broad2"):
+        return (f"the {kind} mixture (`--mixture {kind}`): the full " + stage.get("training", "?")
                 + "; the randomised variants redraw windows (Hann, Hamming, Blackman, rectangular, Chebyshev "
                 "60/80, Taylor 35/40), clutter (kind, strength, range law, amplitude law, Doppler centre and "
                 "spread, platform motion), interference (30 %), a noise floor sloped by up to +-12 dB over range "

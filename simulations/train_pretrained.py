@@ -79,6 +79,8 @@ def mixture(kind: str = "full"):
         return base
     if kind == "broad":        # the presets' mixture and the randomised one together
         return mixture("full") + randomized(96, 50)
+    if kind == "broad2":       # and 96 more randomised variants, drawn independently
+        return mixture("broad") + randomized(96, 50, seed=11, tag="random_b")
     if kind == "random":
         return randomized(96, 50) + [
             ("noise_only_default", noise_only(default), 150, 2),
@@ -97,7 +99,7 @@ def mixture(kind: str = "full"):
 WINDOWS = ("hann", "hamming", "blackman", "rectangular", "chebyshev:60", "chebyshev:80", "taylor:35", "taylor:40")
 
 
-def randomized(num_variants: int, maps_per_variant: int, seed: int = 7):
+def randomized(num_variants: int, maps_per_variant: int, seed: int = 7, tag: str = "random"):
     """Domain-randomised scenarios: each variant takes one preset's radar and redraws
     windows, clutter (kind, strength, Doppler centre and spread, amplitude law),
     interference, the noise floor's slope over range, target density and an SNR range
@@ -134,7 +136,7 @@ def randomized(num_variants: int, maps_per_variant: int, seed: int = 7):
         snr_lo = float(rng.uniform(-6.0, 3.0))
         n_max = int(rng.choice([3, 6, 10, 16, 24]))
         sc = replace_nested(base, **{
-            "name": f"random_{k}",
+            "name": f"{tag}_{k}",
             "radar.range_window": str(rng.choice(WINDOWS)), "radar.doppler_window": str(rng.choice(WINDOWS)),
             "targets.count": (0, n_max),
             "targets.snr_db": (snr_lo, snr_lo + float(rng.uniform(18.0, 32.0))),
@@ -218,7 +220,7 @@ def main():
     p.add_argument("--epochs", type=int, default=200)
     p.add_argument("--patience", type=int, default=6)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    p.add_argument("--mixture", choices=["base", "full", "random", "broad"], default="full")
+    p.add_argument("--mixture", choices=["base", "full", "random", "broad", "broad2"], default="full")
     p.add_argument("--init", default=None, help="fine-tune from this checkpoint (stage 2)")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--target-weight", type=float, default=0.0)
@@ -265,6 +267,9 @@ def main():
         "training": ("preset mixture (" + ", ".join(f"{n} ({k} maps)" for n, _, k, _ in mixture("full"))
                      + ") and the domain-randomised one (96 variants of 50 maps); 64x128 crops"
                      if args.mixture == "broad" else
+                     ("preset mixture (" + ", ".join(f"{n} ({k} maps)" for n, _, k, _ in mixture("full"))
+                      + ") and two independently drawn domain-randomised ones (2 x 96 variants of 50 maps); "
+                      "64x128 crops") if args.mixture == "broad2" else
                      f"domain-randomised mixture: 96 variants of the presets' radars (50 maps each) and 450 "
                      f"noise-only maps; {CROP[0]}x{CROP[1]} crops" if args.mixture == "random" else
                      "mixture of presets: " + ", ".join(f"{n} ({k} maps)" for n, _, k, _ in mixture(args.mixture))
