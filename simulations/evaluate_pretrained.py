@@ -361,7 +361,8 @@ def model_card(results: dict, model: Path, maps: int, seed: int = 9000, noise_ma
         "## Training data and training", "",
         "Simulated maps only, cut into 64 x 128 crops (one per 64 x 128 of a map's area), mixed and "
         "shuffled; validation is a separate draw (seed 2000) at 15 % of the size. Every stage ran "
-        "`simulations/train_pretrained.py` (MSE in the normalised domain, AdamW with weight decay 1e-4, batch "
+        "`simulations/train_pretrained.py` (MSE in the normalised domain; where a stage lists a target-cell "
+        "loss weight w, the cells whose training target is above the noise floor count 1 + w times; AdamW with weight decay 1e-4, batch "
         "16, random flips, warm-up then cosine decay planned to end with the time budget, early stopping on the "
         "validation loss).", "",
         "**Hardware and budget**: " + _hardware(card) + ".", "",
