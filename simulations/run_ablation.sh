@@ -7,7 +7,8 @@ set -e
   --model v02=data/ablation/v02.pt --model tf0=data/ablation/tf0.pt --model tf1=data/ablation/tf1.pt \
   --model tf1_tw0_ft=data/ablation/tw0_e3.pt --model tf1_tw3_ft=data/ablation/tw3_e3.pt \
   --model broad=data/pretrained_v03/broad.pt --model broad_tn01=data/pretrained_v04/tn01_e5.pt \
-  --model broad_tn01_tn001=data/pretrained_v04/tn001.pt --model tn001_tw3=data/pretrained_v06/tn001_tw3.pt \
+  --model broad_tn01_tn001=data/pretrained_v04/tn001.pt --model tn001_tw1=data/pretrained_v06/tn001_tw1.pt \
+  --model tn001_tw3=data/pretrained_v06/tn001_tw3.pt \
   --model tn001_tw3_broad2=data/pretrained_v06/b2_tw3.pt \
   --describe "v02=the model shipped until now: 106 CPU minutes in two stages on the preset mixtures, target floor 0" \
   --describe "tf0=from scratch, 12 minutes on 1 CPU thread, randomised mixture (48 variants, no noise slope), target floor 0" \
@@ -17,6 +18,7 @@ set -e
   --describe "broad=v02 fine-tuned on the broad mixture (presets + 96 randomised variants), target floor 0, weight 0, lr 3e-4, 66 minutes on 2 CPU threads" \
   --describe "broad_tn01=broad fine-tuned on the same mixture with target noise 0.1 (the thermal noise alone, attenuated 10 dB, added to the target), lr 5e-4, 5 epochs (40 minutes, 2 CPU threads; stopped by hand, 8 planned)" \
   --describe "broad_tn01_tn001=broad_tn01 fine-tuned on the same mixture with target noise 0.01 (-20 dB), lr 3e-4, 60 minutes on 2 CPU threads" \
+  --describe "tn001_tw1=broad_tn01_tn001 fine-tuned on the same mixture and target with target-cell loss weight 1, lr 3e-4, 1 epoch (14 minutes, 1 CPU thread; a short probe of how the weight moves the noise tail)" \
   --describe "tn001_tw3=broad_tn01_tn001 fine-tuned on the same mixture and target with target-cell loss weight 3, lr 3e-4, 8 epochs (61 minutes, 2 CPU threads)" \
   --describe "tn001_tw3_broad2=tn001_tw3 fine-tuned on the broad2 mixture (broad plus 96 more randomised variants drawn independently), target noise 0.01, weight 3, lr 3e-4, 4 epochs (44 minutes, 2 CPU threads)" \
   --scenarios default ground_surveillance unseen stress/moving_platform --maps 100 \
