@@ -152,8 +152,7 @@ def upper_quantile_db(power, q: float = 1e-4) -> float:
 
 def tail_ratio_db(power, q: float = 1e-4):
     """The (1 - q) quantile over the median, in dB: how heavy the upper tail of a map set is."""
-    flat = np.asarray(power, dtype=np.float64).ravel()
-    return float(db(np.quantile(flat, 1 - q)) - db(np.median(flat)))
+    return upper_quantile_db(power, q) - float(db(np.median(np.asarray(power, dtype=np.float64))))
 
 
 
