@@ -466,6 +466,10 @@ class TrainConfig(Validated):
     ``target_weight``: cells whose clean power exceeds the noise floor weigh
     ``1 + target_weight`` in the loss (0, the default: the plain loss). Targets are a
     few cells in a thousand, so an unweighted loss barely notices their peaks.
+    ``peak_weight``: target-free cells whose input stands more than
+    ``peak_threshold_db`` above the noise floor weigh ``1 + peak_weight``; equal to
+    ``target_weight``, it keeps the weighting from lifting noise peaks that look like
+    weak targets (docs/normalisation.md).
     ``time_limit_min``: after each epoch, the number of epochs that fit in the budget
     is estimated from the measured epoch time and the cosine learning-rate schedule
     is planned to end with it (such runs depend on the machine's speed; runs without a
@@ -487,6 +491,9 @@ class TrainConfig(Validated):
     weight_decay: float = spec(1e-4, NON_NEGATIVE)
     loss: str = spec("mse", OneOf(("mse", "l1", "huber")), "loss in the normalised domain")
     target_weight: float = spec(0.0, NON_NEGATIVE, "extra loss weight of cells holding targets (0: plain loss)")
+    peak_weight: float = spec(0.0, NON_NEGATIVE, "extra loss weight of target-free cells whose input stands "
+                                                  "above --peak-threshold-db (noise peaks, clutter, interference)")
+    peak_threshold_db: float = spec(7.0, None, "input level over the noise floor above which --peak-weight applies")
     mask_loss: str = spec("bce_dice", OneOf(("bce_dice", "focal_dice")), "the mask head's loss (with --mask-head)")
     mask_weight: float = spec(1.0, NON_NEGATIVE, "the mask head's loss weight beside the map's MSE")
     seed: int = spec(0, Range(0, 2 ** 63, integer=True), "seed of the weights and the batch order")

@@ -376,6 +376,8 @@ def model_card(results: dict, model: Path, maps: int, seed: int = 9000, noise_ma
         start = "from scratch" if k == 1 else f"fine-tuned from stage {k - 1} (`--init`)"
         lines.append(f"{k}. {start} on {_mixture_text(st)}, lr {st.get('lr', 2e-3):g}"
                      + (f", target-cell loss weight {st['target_weight']:g}" if st.get("target_weight") else "")
+                     + (f", peak-cell loss weight {st['peak_weight']:g} (target-free cells whose input stands "
+                        f"above {st.get('peak_threshold_db', 7.0):g} dB)" if st.get("peak_weight") else "")
                      + (f", training target clean + {st['target_noise']:g} x thermal noise" if st.get("target_noise")
                         else "")
                      + f": {_stage(st)}" + (f"; {st['stopped']}" if st.get("stopped") else "") + ".")
@@ -469,6 +471,8 @@ def model_card(results: dict, model: Path, maps: int, seed: int = 9000, noise_ma
                      f"--lr {st.get('lr', 2e-3):g} --target-floor {st.get('target_floor', 0.0):g}"
                      + (f" --target-noise {st['target_noise']:g}" if st.get("target_noise") else "")
                      + (f" --target-weight {st['target_weight']:g}" if st.get("target_weight") else "")
+                     + (f" --peak-weight {st['peak_weight']:g} --peak-threshold-db {st.get('peak_threshold_db', 7.0):g}"
+                        if st.get("peak_weight") else "")
                      + f" --time-limit-min {st.get('time_limit_min') or round(st.get('train_minutes', 60)):g}{out}")
     lines += [
         "python simulations/evaluate_pretrained.py --workdir data/pretrained/eval --card docs/model-card.md "

@@ -224,6 +224,10 @@ def main():
     p.add_argument("--init", default=None, help="fine-tune from this checkpoint (stage 2)")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--target-weight", type=float, default=0.0)
+    p.add_argument("--peak-weight", type=float, default=0.0,
+                   help="TrainConfig.peak_weight: extra weight of target-free cells whose input stands above "
+                        "--peak-threshold-db (the shipped model's stages: docs/model-card.md)")
+    p.add_argument("--peak-threshold-db", type=float, default=7.0)
     p.add_argument("--target-floor", type=float, default=0.0,
                    help="noise floors added to the clean target (NormalizationConfig.target_floor; "
                         "docs/ablation.md for why the shipped model uses 0)")
@@ -250,6 +254,7 @@ def main():
     cfg = TrainConfig(data=str(train_file), val=str(val_file), output=str(run), epochs=args.epochs,
                       batch_size=16, lr=args.lr, seed=0, flip=True, patience=args.patience,
                       time_limit_min=args.time_limit_min, in_memory="auto", target_weight=args.target_weight,
+                      peak_weight=args.peak_weight, peak_threshold_db=args.peak_threshold_db,
                       init=args.init or "",
                       model=UNetConfig() if args.init else UNetConfig(arch=args.arch, depth=args.depth,
                                                                       base_channels=args.base_channels),
@@ -274,7 +279,8 @@ def main():
                      f"noise-only maps; {CROP[0]}x{CROP[1]} crops" if args.mixture == "random" else
                      "mixture of presets: " + ", ".join(f"{n} ({k} maps)" for n, _, k, _ in mixture(args.mixture))
                      + f"; {CROP[0]}x{CROP[1]} crops"),
-        "init": args.init, "lr": args.lr, "target_weight": args.target_weight, "mixture": args.mixture,
+        "init": args.init, "lr": args.lr, "target_weight": args.target_weight,
+        "peak_weight": args.peak_weight, "peak_threshold_db": args.peak_threshold_db, "mixture": args.mixture,
         "target_floor": state["normalization"]["target_floor"],      # with --init and 0: the checkpoint's
         "target_noise": state["normalization"]["target_noise"],
         "time_limit_min": args.time_limit_min,

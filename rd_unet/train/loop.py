@@ -33,20 +33,35 @@ LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss, "huber": F.smooth_l1_loss}
 
 
 def make_loss(cfg: TrainConfig):
-    """The configured loss in the normalised domain, with optional target-cell weighting;
-    with a mask head, plus ``mask_weight`` x (BCE or focal + Dice) on its logits against
-    the target mask (clean power above the noise floor)."""
+    """The configured loss in the normalised domain, ``loss(out, target, x=None)``, with
+    optional cell weighting; with a mask head, plus ``mask_weight`` x (BCE or focal + Dice)
+    on its logits against the target mask (clean power above the noise floor).
+
+    Weights: a target cell (clean power above the noise floor) counts
+    ``1 + target_weight``; a target-free cell whose *input* ``x`` stands more than
+    ``peak_threshold_db`` above the floor (a noise peak, clutter, interference) counts
+    ``1 + peak_weight``; every other cell 1. Target weighting alone lifts the cells a
+    weak target and a noise peak share (the weighted optimum moves towards the target);
+    an equal peak weight restores the balance there while target cells the input does
+    not single out keep their extra weight (docs/normalisation.md)."""
     base = LOSSES[cfg.loss]
     # a clean cell above the noise floor: clean / floor > 1, i.e. a target above
     # 10 log10(1 + target_floor + target_noise + eps) / scale_db in the normalised
     # domain (target_noise: the mean of the noise the target carries)
     norm = cfg.normalization
     above = 10 * math.log10(1 + norm.target_floor + norm.target_noise + norm.eps) / norm.scale_db
+    # the input is 10 log10(p / floor + eps) / scale_db: p > 10^(T/10) floor
+    peak = 10 * math.log10(10 ** (cfg.peak_threshold_db / 10) + norm.eps) / norm.scale_db
 
-    def map_loss(out, target, reduction="mean"):
-        if not cfg.target_weight:
+    def map_loss(out, target, x=None, reduction="mean"):
+        if not cfg.target_weight and not cfg.peak_weight:
             return base(out, target, reduction=reduction)
-        w = 1.0 + cfg.target_weight * (target > above).to(out.dtype)
+        is_target = target > above
+        w = 1.0 + cfg.target_weight * is_target.to(out.dtype)
+        if cfg.peak_weight:
+            if x is None:
+                raise ValueError("peak_weight needs the network's input x")
+            w = w + cfg.peak_weight * (~is_target & (x > peak)).to(out.dtype)
         per_cell = base(out, target, reduction="none") * w
         return per_cell.mean() if reduction == "mean" else per_cell.sum()
 
@@ -54,8 +69,8 @@ def make_loss(cfg: TrainConfig):
         return map_loss
     mask_term = focal_dice_loss if cfg.mask_loss == "focal_dice" else bce_dice_loss
 
-    def with_mask(out, target, reduction="mean"):              # out: (B, 2, D, R) map and mask logits
-        loss = map_loss(out[:, :1], target) + cfg.mask_weight * mask_term(out[:, 1:], (target > above).float())
+    def with_mask(out, target, x=None, reduction="mean"):      # out: (B, 2, D, R) map and mask logits
+        loss = map_loss(out[:, :1], target, x) + cfg.mask_weight * mask_term(out[:, 1:], (target > above).float())
         return loss if reduction == "mean" else loss * target.numel()
 
     return with_mask
@@ -366,7 +381,7 @@ def _train_epoch(run: _Run, epoch: int) -> tuple[float, float]:
         for group in run.optimizer.param_groups:
             group["lr"] = lr_at(run.step, run.total_steps, cfg.lr)
         with run.autocast():
-            loss = run.loss_fn(run.net(x).float(), y)
+            loss = run.loss_fn(run.net(x).float(), y, x)
         run.optimizer.zero_grad(set_to_none=True)
         run.scaler.scale(loss).backward()
         run.scaler.step(run.optimizer)
@@ -466,7 +481,7 @@ def evaluate_loss(net, data: _Data, cfg: TrainConfig, device, rank, world, memor
         y = y.to(device)
         with autocast():
             out = net(x).float()
-        total[0] += loss_fn(out, y, reduction="sum") / y[0].numel()
+        total[0] += loss_fn(out, y, x, reduction="sum") / y[0].numel()
         total[1] += x.shape[0]
     if world > 1:
         dist.all_reduce(total)

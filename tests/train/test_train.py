@@ -185,6 +185,26 @@ def test_target_weight_hand_case():
     assert weighted(out, target, reduction="sum").item() == pytest.approx(0.25 + 10 * 0.25)
 
 
+def test_peak_weight_counts_target_free_cells_the_input_singles_out():
+    import math
+
+    from rd_unet.train.loop import make_loss
+    # the input is 10 log10(p / floor + eps) / 20: 8 dB and 6 dB over the floor, by hand
+    eight_db, six_db = math.log10(10 ** 0.8 + 1e-3) / 2, math.log10(10 ** 0.6 + 1e-3) / 2
+    x = torch.tensor([[eight_db, six_db, eight_db, -0.2]])
+    target = torch.tensor([[-1.5, -1.5, 0.5, 0.5]])     # two target-free cells, then two target cells
+    out = target + 0.5                                  # squared error 0.25 everywhere
+    both = make_loss(TrainConfig(target_weight=2.0, peak_weight=4.0, peak_threshold_db=7.0))
+    # the 8 dB noise peak counts 5, the 6 dB cell 1, both target cells 3 (whatever their input)
+    assert both(out, target, x, reduction="sum").item() == pytest.approx(0.25 * (5 + 1 + 3 + 3))
+    assert both(out, target, x).item() == pytest.approx(0.25 * 12 / 4)
+    # a threshold above 8 dB: no cell is a peak
+    higher = make_loss(TrainConfig(target_weight=2.0, peak_weight=4.0, peak_threshold_db=8.5))
+    assert higher(out, target, x, reduction="sum").item() == pytest.approx(0.25 * (1 + 1 + 3 + 3))
+    with pytest.raises(ValueError, match="needs the network's input"):
+        both(out, target)
+
+
 def test_target_floor_puts_the_clean_map_on_the_mean_noise_floor():
     import math
 
@@ -339,3 +359,12 @@ def test_target_noise_keeps_a_fraction_of_the_thermal_noise_alone(tmp_path, tiny
     with pytest.raises(DatasetFormatError, match=r"p\.h5: no 'noise' dataset.*--init checkpoint"):
         train(TrainConfig(data=str(without), output=str(tmp_path / "ft"), epochs=1, batch_size=8,
                           init=str(tmp_path / "run" / "last.pt")), progress=False)
+
+
+def test_peak_weight_trains_and_travels_in_the_checkpoint(tiny_dataset, tmp_path):
+    # the loop hands the input to the loss (a peak weight without it raises)
+    result = train(cfg_for(tiny_dataset, tmp_path / "run", epochs=1, target_weight=3.0, peak_weight=3.0,
+                           peak_threshold_db=5.0), progress=False)
+    assert np.isfinite(result["history"]["val_loss"][0])
+    cfg = read_checkpoint(tmp_path / "run" / "last.pt")["train_config"]
+    assert (cfg["peak_weight"], cfg["peak_threshold_db"]) == (3.0, 5.0)
