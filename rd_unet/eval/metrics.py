@@ -155,8 +155,6 @@ def tail_ratio_db(power, q: float = 1e-4):
     return upper_quantile_db(power, q) - float(db(np.median(np.asarray(power, dtype=np.float64))))
 
 
-
-
 # ----------------------------------------------------------------------------- per-target honesty
 def erased(output, clean, targets, drop_db: float = 10.0) -> np.ndarray:
     """(K,) bool: the output's maximum within +-1 cell of a target is more than ``drop_db``
