@@ -68,7 +68,9 @@ class RDMapDataset(Dataset):
             check_noise(f, normalization)
             n = f["noisy"].shape[0]
             self.map_shape = f["noisy"].shape[1:]
-            self.range_m, self.velocity_mps = f["range_m"][()], f["velocity_mps"][()]
+            # the axes, where the file has them (a file of crops from many radars has none)
+            self.range_m = f["range_m"][()] if "range_m" in f else None
+            self.velocity_mps = f["velocity_mps"][()] if "velocity_mps" in f else None
         self.indices = np.arange(n) if indices is None else np.asarray(indices)
         self.normalization = normalization
         self._file = None

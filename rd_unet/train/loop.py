@@ -175,6 +175,16 @@ def _split(cfg: TrainConfig):
 
 
 def _available_ram() -> int:
+    """Memory a new allocation can have: Linux's MemAvailable (free memory plus the page
+    cache it may reclaim; free pages alone are few after reading a large file), else free
+    pages, else 4 GiB."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError):
