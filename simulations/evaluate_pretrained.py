@@ -256,7 +256,7 @@ def _mixture_text(stage: dict) -> str:
                 "450 noise-only maps)")
     if kind == "full":
         return "the full preset mixture (" + stage.get("training", "?") + ")"
-    if kind in ("broad", "broad2"):
+    if kind in ("broad", "broad2", "broad3"):
         return (f"the {kind} mixture (`--mixture {kind}`): the full " + stage.get("training", "?")
                 + "; the randomised variants redraw windows (Hann, Hamming, Blackman, rectangular, Chebyshev "
                 "60/80, Taylor 35/40), clutter (kind, strength, range law, amplitude law, Doppler centre and "

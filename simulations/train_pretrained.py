@@ -81,6 +81,8 @@ def mixture(kind: str = "full"):
         return mixture("full") + randomized(96, 50)
     if kind == "broad2":       # and 96 more randomised variants, drawn independently
         return mixture("broad") + randomized(96, 50, seed=11, tag="random_b")
+    if kind == "broad3":       # and 32 with one window on both axes, half of them rectangular
+        return mixture("broad2") + randomized(32, 100, seed=13, tag="random_w", joint_rectangular=0.5)
     if kind == "random":
         return randomized(96, 50) + [
             ("noise_only_default", noise_only(default), 150, 2),
@@ -99,13 +101,19 @@ def mixture(kind: str = "full"):
 WINDOWS = ("hann", "hamming", "blackman", "rectangular", "chebyshev:60", "chebyshev:80", "taylor:35", "taylor:40")
 
 
-def randomized(num_variants: int, maps_per_variant: int, seed: int = 7, tag: str = "random"):
+def randomized(num_variants: int, maps_per_variant: int, seed: int = 7, tag: str = "random",
+               joint_rectangular: float | None = None):
     """Domain-randomised scenarios: each variant takes one preset's radar and redraws
     windows, clutter (kind, strength, Doppler centre and spread, amplitude law),
     interference, the noise floor's slope over range, target density and an SNR range
     reaching below 0 dB. The point is
     that the model never sees one fixed distribution, so it cannot learn the presets'
-    particulars (issue 15)."""
+    particulars (issue 15).
+
+    ``joint_rectangular``: one window for both axes, rectangular with this probability
+    (else one of the others). With windows drawn per axis, a map with no window on
+    either axis (where an on-grid target is a single cell, like a noise peak) is one
+    variant in 64; radars that skip windowing are common."""
     from rd_unet.sim.radar import max_range_m, max_velocity_mps
 
     rng = np.random.default_rng(seed)
@@ -135,9 +143,14 @@ def randomized(num_variants: int, maps_per_variant: int, seed: int = 7, tag: str
 
         snr_lo = float(rng.uniform(-6.0, 3.0))
         n_max = int(rng.choice([3, 6, 10, 16, 24]))
+        if joint_rectangular is None:          # (drawn here: the broad mixtures' variants stay as they were)
+            windows = (str(rng.choice(WINDOWS)), str(rng.choice(WINDOWS)))
+        else:
+            w = "rectangular" if rng.random() < joint_rectangular else str(rng.choice(WINDOWS[:3] + WINDOWS[4:]))
+            windows = (w, w)
         sc = replace_nested(base, **{
             "name": f"{tag}_{k}",
-            "radar.range_window": str(rng.choice(WINDOWS)), "radar.doppler_window": str(rng.choice(WINDOWS)),
+            "radar.range_window": windows[0], "radar.doppler_window": windows[1],
             "targets.count": (0, n_max),
             "targets.snr_db": (snr_lo, snr_lo + float(rng.uniform(18.0, 32.0))),
             "targets.range_m": (0.02 * r_max, 0.97 * r_max),
@@ -220,7 +233,7 @@ def main():
     p.add_argument("--epochs", type=int, default=200)
     p.add_argument("--patience", type=int, default=6)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    p.add_argument("--mixture", choices=["base", "full", "random", "broad", "broad2"], default="full")
+    p.add_argument("--mixture", choices=["base", "full", "random", "broad", "broad2", "broad3"], default="full")
     p.add_argument("--init", default=None, help="fine-tune from this checkpoint (stage 2)")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--target-weight", type=float, default=0.0)
@@ -275,6 +288,10 @@ def main():
                      ("preset mixture (" + ", ".join(f"{n} ({k} maps)" for n, _, k, _ in mixture("full"))
                       + ") and two independently drawn domain-randomised ones (2 x 96 variants of 50 maps); "
                       "64x128 crops") if args.mixture == "broad2" else
+                     ("preset mixture (" + ", ".join(f"{n} ({k} maps)" for n, _, k, _ in mixture("full"))
+                      + ") and two independently drawn domain-randomised ones (2 x 96 variants of 50 maps), plus 32 "
+                      "variants of 100 maps with one window on both axes, rectangular in half of them; "
+                      "64x128 crops") if args.mixture == "broad3" else
                      f"domain-randomised mixture: 96 variants of the presets' radars (50 maps each) and 450 "
                      f"noise-only maps; {CROP[0]}x{CROP[1]} crops" if args.mixture == "random" else
                      "mixture of presets: " + ", ".join(f"{n} ({k} maps)" for n, _, k, _ in mixture(args.mixture))
