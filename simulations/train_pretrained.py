@@ -2,7 +2,7 @@
 
     python simulations/train_pretrained.py --workdir data/pretrained [--time-limit-min 80]
 
-The shipped model was trained on the CPU in five stages; docs/model-card.md lists them
+The shipped model was trained on the CPU in seven stages; docs/model-card.md lists them
 and its "Reproduce" section the commands, written from the training record:
 
     python simulations/train_pretrained.py --mixture base --time-limit-min 42 \
@@ -14,15 +14,19 @@ and its "Reproduce" section the commands, written from the training record:
     python simulations/train_pretrained.py --mixture broad --init data/pretrained/stage3.pt \
         --lr 5e-4 --target-noise 0.1 --time-limit-min 40 --output data/pretrained/stage4.pt
     python simulations/train_pretrained.py --mixture broad --init data/pretrained/stage4.pt \
-        --lr 3e-4 --target-noise 0.01 --time-limit-min 60
+        --lr 3e-4 --target-noise 0.01 --time-limit-min 60 --output data/pretrained/stage5.pt
+    python simulations/train_pretrained.py --mixture broad3 --init data/pretrained/stage5.pt \
+        --lr 3e-4 --target-noise 0.01 --time-limit-min 55 --output data/pretrained/stage6.pt
+    python simulations/train_pretrained.py --mixture broad3 --init data/pretrained/stage6.pt \
+        --lr 1.5e-4 --target-noise 0.01 --peak-weight 3 --time-limit-min 28
 
 (stage 4 ran on a 70-minute schedule and was stopped by hand after 5 of its 8 epochs).
 
 With a GPU, one run on the broad mixture for as long as it improves is simpler.
 
 1. Simulates training and validation sets of several presets and variants
-   (ground, drifting and volume clutter; interference; Hann and Hamming windows;
-   a range of SNRs, target counts and map sizes).
+   (ground, drifting and volume clutter; interference; eight window families,
+   rectangular included; a range of SNRs, target counts and map sizes).
 2. Cuts every map into 64 x 128 crops (the U-Net is fully convolutional and its
    normalisation is per map, so it applies to any size) and mixes them in one file.
 3. Trains with early stopping (on the GPU when there is one), then writes
