@@ -467,9 +467,11 @@ class TrainConfig(Validated):
     ``1 + target_weight`` in the loss (0, the default: the plain loss). Targets are a
     few cells in a thousand, so an unweighted loss barely notices their peaks.
     ``peak_weight``: target-free cells whose input stands more than
-    ``peak_threshold_db`` above the noise floor weigh ``1 + peak_weight``; equal to
-    ``target_weight``, it keeps the weighting from lifting noise peaks that look like
-    weak targets (docs/normalisation.md).
+    ``peak_threshold_db`` above the noise floor weigh ``1 + peak_weight``: the hedge
+    between a noise peak and a weak target that look alike moves towards the noise
+    peak, so the output's noise tail gets lighter (the shipped model: 3, with no
+    target weight; balanced against an equal target weight it did not hold the tail
+    down, docs/normalisation.md).
     ``time_limit_min``: after each epoch, the number of epochs that fit in the budget
     is estimated from the measured epoch time and the cosine learning-rate schedule
     is planned to end with it (such runs depend on the machine's speed; runs without a

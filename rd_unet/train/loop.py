@@ -40,10 +40,10 @@ def make_loss(cfg: TrainConfig):
     Weights: a target cell (clean power above the noise floor) counts
     ``1 + target_weight``; a target-free cell whose *input* ``x`` stands more than
     ``peak_threshold_db`` above the floor (a noise peak, clutter, interference) counts
-    ``1 + peak_weight``; every other cell 1. Target weighting alone lifts the cells a
-    weak target and a noise peak share (the weighted optimum moves towards the target);
-    an equal peak weight restores the balance there while target cells the input does
-    not single out keep their extra weight (docs/normalisation.md)."""
+    ``1 + peak_weight``; every other cell 1. Target weighting lifts the cells a weak
+    target and a noise peak share (the weighted optimum moves towards the target); a
+    peak weight moves it towards the noise peak, keeping noise peaks down
+    (docs/normalisation.md measures both)."""
     base = LOSSES[cfg.loss]
     # a clean cell above the noise floor: clean / floor > 1, i.e. a target above
     # 10 log10(1 + target_floor + target_noise + eps) / scale_db in the normalised
