@@ -11,7 +11,7 @@ set -e
   --model tn001_tw3=data/pretrained_v06/tn001_tw3.pt \
   --model tn001_tw3_broad2=data/pretrained_v06/b2_tw3.pt \
   --model tn001_tw3_pw3=data/pretrained_v08/tn001_tw3_pw3_e1.pt --model tn001_broad3=data/pretrained_v08/tn001_broad3.pt \
-  --model broad3_pw3=data/pretrained_v08/b3_pw3.pt \
+  --model broad3_pw3=data/pretrained_v08/b3_pw3.pt --model broad3_pw15_8db=data/pretrained_v08/b3_pw15.pt \
   --describe "v02=the model shipped until now: 106 CPU minutes in two stages on the preset mixtures, target floor 0" \
   --describe "tf0=from scratch, 12 minutes on 1 CPU thread, randomised mixture (48 variants, no noise slope), target floor 0" \
   --describe "tf1=the same as tf0 with target floor 1" \
@@ -26,6 +26,7 @@ set -e
   --describe "tn001_tw3_pw3=broad_tn01_tn001 fine-tuned on the broad2 mixture, target noise 0.01, target-cell weight 3 and peak-cell weight 3 (target-free cells whose input stands above 7 dB count 4 times too), lr 3e-4, 1 epoch (17 minutes on 2 CPU threads shared with a test run; a probe, stopped when its noise tail was already heavier)" \
   --describe "tn001_broad3=broad_tn01_tn001 fine-tuned on the broad3 mixture (broad2 plus 32 variants with one window on both axes, rectangular in half of them), target noise 0.01, no weighting, lr 3e-4, 4 epochs (55 minutes, 2 CPU threads)" \
   --describe "broad3_pw3=tn001_broad3 fine-tuned on the same mixture with peak-cell weight 3 (target-free cells whose input stands above 7 dB count 4 times), no target weight, lr 1.5e-4, 2 epochs (28 minutes, 2 CPU threads)" \
+  --describe "broad3_pw15_8db=tn001_broad3 fine-tuned with peak-cell weight 1.5 above 8 dB, no target weight, lr 1.5e-4, 1 epoch (18 minutes, 2 CPU threads; a probe of a milder peak weight)" \
   --scenarios default ground_surveillance unseen stress/moving_platform stress/windows_rectangular --maps 100 \
   --title "Ablation: training target, loss weighting and mixture (model selection, seed 8000)" \
   --output docs/ablation.md
