@@ -495,7 +495,7 @@ class TrainConfig(Validated):
     target_weight: float = spec(0.0, NON_NEGATIVE, "extra loss weight of cells holding targets (0: plain loss)")
     peak_weight: float = spec(0.0, NON_NEGATIVE, "extra loss weight of target-free cells whose input stands "
                                                   "above --peak-threshold-db (noise peaks, clutter, interference)")
-    peak_threshold_db: float = spec(7.0, None, "input level over the noise floor above which --peak-weight applies")
+    peak_threshold_db: float = spec(7.0, Range(), "input level over the noise floor above which --peak-weight applies")
     mask_loss: str = spec("bce_dice", OneOf(("bce_dice", "focal_dice")), "the mask head's loss (with --mask-head)")
     mask_weight: float = spec(1.0, NON_NEGATIVE, "the mask head's loss weight beside the map's MSE")
     seed: int = spec(0, Range(0, 2 ** 63, integer=True), "seed of the weights and the batch order")

@@ -383,3 +383,9 @@ def test_streaming_a_file_without_axes_matches_training_in_memory(tiny_dataset, 
         result = train(cfg_for(crops, tmp_path / mode, epochs=1, in_memory=mode), progress=False)
         losses.append(result["history"]["val_loss"][0])
     assert losses[1] == pytest.approx(losses[0], rel=1e-5)
+
+
+def test_a_peak_threshold_that_is_not_a_number_is_rejected():
+    from rd_unet.config import ConfigError
+    with pytest.raises(ConfigError, match="peak_threshold_db: expected a finite number, got nan"):
+        TrainConfig(peak_threshold_db=float("nan"))
