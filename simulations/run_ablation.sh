@@ -24,9 +24,9 @@ set -e
   --describe "tn001_tw3=broad_tn01_tn001 fine-tuned on the same mixture and target with target-cell loss weight 3, lr 3e-4, 8 epochs (61 minutes, 2 CPU threads)" \
   --describe "tn001_tw3_broad2=tn001_tw3 fine-tuned on the broad2 mixture (broad plus 96 more randomised variants drawn independently), target noise 0.01, weight 3, lr 3e-4, 4 epochs (44 minutes, 2 CPU threads)" \
   --describe "tn001_tw3_pw3=broad_tn01_tn001 fine-tuned on the broad2 mixture, target noise 0.01, target-cell weight 3 and peak-cell weight 3 (target-free cells whose input stands above 7 dB count 4 times too), lr 3e-4, 1 epoch (17 minutes on 2 CPU threads shared with a test run; a probe, stopped when its noise tail was already heavier)" \
-  --describe "tn001_broad3=broad_tn01_tn001 fine-tuned on the broad3 mixture (broad2 plus 32 variants with one window on both axes, rectangular in half of them), target noise 0.01, no weighting, lr 3e-4, 4 epochs (55 minutes, 2 CPU threads)" \
-  --describe "broad3_pw3=tn001_broad3 fine-tuned on the same mixture with peak-cell weight 3 (target-free cells whose input stands above 7 dB count 4 times), no target weight, lr 1.5e-4, 2 epochs (28 minutes, 2 CPU threads)" \
-  --describe "broad3_pw15_8db=tn001_broad3 fine-tuned with peak-cell weight 1.5 above 8 dB, no target weight, lr 1.5e-4, 1 epoch (18 minutes, 2 CPU threads; a probe of a milder peak weight)" \
+  --describe "tn001_broad3=broad_tn01_tn001 fine-tuned on the broad3 mixture (broad2 plus 32 variants with one window on both axes, rectangular in half of them), target noise 0.01, no weighting, lr 3e-4, 4 epochs (50 minutes, 2 CPU threads)" \
+  --describe "broad3_pw3=tn001_broad3 fine-tuned on the same mixture with peak-cell weight 3 (target-free cells whose input stands above 7 dB count 4 times), no target weight, lr 1.5e-4, 2 epochs (25 minutes, 2 CPU threads)" \
+  --describe "broad3_pw15_8db=tn001_broad3 fine-tuned with peak-cell weight 1.5 above 8 dB, no target weight, lr 1.5e-4, 1 epoch (13 minutes, 2 CPU threads; a probe of a milder peak weight)" \
   --scenarios default ground_surveillance unseen stress/moving_platform stress/windows_rectangular --maps 100 \
   --title "Ablation: training target, loss weighting and mixture (model selection, seed 8000)" \
   --output docs/ablation.md
