@@ -89,6 +89,9 @@ def mixture(kind: str = "full"):
         return mixture("broad2") + randomized(32, 100, seed=13, tag="random_w", joint_rectangular=0.5)
     if kind == "broad4":       # and 32 whose extended targets are spread over several Doppler bins
         return mixture("broad3") + randomized(32, 100, seed=17, tag="random_m", doppler_spread_targets=True)
+    if kind == "broad5":       # and 32 whose extended targets are larger still: up to 12 x 12 bins
+        return mixture("broad4") + randomized(32, 100, seed=19, tag="random_e", doppler_spread_targets=True,
+                                              extent_bins=((1.0, 12.0), (3.0, 12.0)))
     if kind == "random":
         return randomized(96, 50) + [
             ("noise_only_default", noise_only(default), 150, 2),
@@ -108,7 +111,8 @@ WINDOWS = ("hann", "hamming", "blackman", "rectangular", "chebyshev:60", "chebys
 
 
 def randomized(num_variants: int, maps_per_variant: int, seed: int = 7, tag: str = "random",
-               joint_rectangular: float | None = None, doppler_spread_targets: bool = False):
+               joint_rectangular: float | None = None, doppler_spread_targets: bool = False,
+               extent_bins=((2.0, 12.0), (1.0, 4.0))):
     """Domain-randomised scenarios: each variant takes one preset's radar and redraws
     windows, clutter (kind, strength, Doppler centre and spread, amplitude law),
     interference, the noise floor's slope over range, target density and an SNR range
@@ -121,8 +125,9 @@ def randomized(num_variants: int, maps_per_variant: int, seed: int = 7, tag: str
     either axis (where an on-grid target is a single cell, like a noise peak) is one
     variant in 64; radars that skip windowing are common.
 
-    ``doppler_spread_targets``: most targets are extended, over 2-12 Doppler bins and
-    1-4 range bins (people and machinery with moving parts: micro-Doppler). Elsewhere
+    ``doppler_spread_targets``: most targets are extended, over ``extent_bins``
+    ((Doppler, range) intervals of bins; by default 2-12 Doppler and 1-4 range bins:
+    people and machinery with moving parts, micro-Doppler). Elsewhere
     an extended target spans at most about 2.5 Doppler bins, so everything spread wider
     in Doppler is clutter to the model, and on the recorded OpenRadar maps it erased
     walking people 40-47 dB above the floor; what tells the two apart is extent in
@@ -179,8 +184,8 @@ def randomized(num_variants: int, maps_per_variant: int, seed: int = 7, tag: str
             dv, dr = velocity_resolution_mps(base.radar), range_bin_m(base.radar)
             sc = replace_nested(sc, **{
                 "targets.extended_fraction": float(rng.uniform(0.4, 0.9)),
-                "targets.extent_velocity_mps": (2.0 * dv, 12.0 * dv),
-                "targets.extent_range_m": (1.0 * dr, 4.0 * dr),
+                "targets.extent_velocity_mps": tuple(b * dv for b in extent_bins[0]),
+                "targets.extent_range_m": tuple(b * dr for b in extent_bins[1]),
                 "targets.scatterers": (4, 16),
             })
         out.append((sc.name, sc, maps_per_variant, 3))
@@ -254,7 +259,7 @@ def main():
     p.add_argument("--epochs", type=int, default=200)
     p.add_argument("--patience", type=int, default=6)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    p.add_argument("--mixture", choices=["base", "full", "random", "broad", "broad2", "broad3", "broad4"], default="full")
+    p.add_argument("--mixture", choices=["base", "full", "random", "broad", "broad2", "broad3", "broad4", "broad5"], default="full")
     p.add_argument("--init", default=None, help="fine-tune from this checkpoint (stage 2)")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--target-weight", type=float, default=0.0)

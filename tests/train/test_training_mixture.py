@@ -15,7 +15,7 @@ def _spec(kind):
 
 
 def test_each_broad_mixture_extends_the_previous_one_unchanged():
-    kinds = ["broad", "broad2", "broad3", "broad4"]
+    kinds = ["broad", "broad2", "broad3", "broad4", "broad5"]
     for small, large in zip(kinds, kinds[1:]):
         a, b = _spec(small), _spec(large)
         assert len(b) > len(a) and b[:len(a)] == a, (small, large)
