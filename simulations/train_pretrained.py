@@ -245,6 +245,27 @@ def build_mix(workdir: Path, split: str, seed: int, fraction: float, kind: str =
     return out
 
 
+def describe_mixture(kind: str) -> str:
+    """The training mixture in words, for the model card."""
+    crops_ = f"{CROP[0]}x{CROP[1]} crops"
+    if kind == "random":
+        return f"domain-randomised mixture: 96 variants of the presets' radars (50 maps each) and 450 noise-only maps; {crops_}"
+    if kind in ("base", "full"):
+        return "mixture of presets: " + ", ".join(f"{n} ({k} maps)" for n, _, k, _ in mixture(kind)) + f"; {crops_}"
+    presets = "preset mixture (" + ", ".join(f"{n} ({k} maps)" for n, _, k, _ in mixture("full")) + ")"
+    if kind == "broad":
+        return presets + f" and the domain-randomised one (96 variants of 50 maps); {crops_}"
+    more = {
+        "broad3": ", plus 32 variants of 100 maps with one window on both axes, rectangular in half of them",
+        "broad4": ", plus 32 variants of 100 maps whose extended targets (40-90 % of the targets) spread over "
+                  "2-12 Doppler and 1-4 range bins",
+        "broad5": ", plus 32 more with extended targets over 1-12 Doppler and 3-12 range bins",
+    }
+    added = list(more)[:list(more).index(kind) + 1] if kind in more else []
+    return (presets + " and two independently drawn domain-randomised ones (2 x 96 variants of 50 maps)"
+            + "".join(more[k] for k in added) + f"; {crops_}")
+
+
 def hardware(device: str) -> str:
     """The machine in words, for the model card: GPU name or CPU cores and torch threads."""
     if device == "cuda":
@@ -308,20 +329,7 @@ def main():
     device = "cuda" if torch.cuda.is_available() else "cpu"
     card = {
         "name": "default",
-        "training": ("preset mixture (" + ", ".join(f"{n} ({k} maps)" for n, _, k, _ in mixture("full"))
-                     + ") and the domain-randomised one (96 variants of 50 maps); 64x128 crops"
-                     if args.mixture == "broad" else
-                     ("preset mixture (" + ", ".join(f"{n} ({k} maps)" for n, _, k, _ in mixture("full"))
-                      + ") and two independently drawn domain-randomised ones (2 x 96 variants of 50 maps); "
-                      "64x128 crops") if args.mixture == "broad2" else
-                     ("preset mixture (" + ", ".join(f"{n} ({k} maps)" for n, _, k, _ in mixture("full"))
-                      + ") and two independently drawn domain-randomised ones (2 x 96 variants of 50 maps), plus 32 "
-                      "variants of 100 maps with one window on both axes, rectangular in half of them; "
-                      "64x128 crops") if args.mixture == "broad3" else
-                     f"domain-randomised mixture: 96 variants of the presets' radars (50 maps each) and 450 "
-                     f"noise-only maps; {CROP[0]}x{CROP[1]} crops" if args.mixture == "random" else
-                     "mixture of presets: " + ", ".join(f"{n} ({k} maps)" for n, _, k, _ in mixture(args.mixture))
-                     + f"; {CROP[0]}x{CROP[1]} crops"),
+        "training": describe_mixture(args.mixture),
         "init": args.init, "lr": args.lr, "target_weight": args.target_weight,
         "peak_weight": args.peak_weight, "peak_threshold_db": args.peak_threshold_db, "mixture": args.mixture,
         "target_floor": state["normalization"]["target_floor"],      # with --init and 0: the checkpoint's

@@ -54,3 +54,13 @@ def test_doppler_spread_variants_spread_targets_over_several_doppler_bins():
     assert len(spread) >= 40 and len(plain) >= 40
     assert np.median(spread) >= 6 and spread.max() <= 16, np.sort(spread)
     assert np.median(plain) <= 4, np.sort(plain)
+
+
+def test_every_mixture_is_described_in_a_sentence_not_a_list_of_its_variants():
+    """The model card's "training data" line: broad4 once fell through to the list of
+    all 266 scenario names."""
+    from simulations.train_pretrained import describe_mixture
+    for kind in ("base", "full", "random", "broad", "broad2", "broad3", "broad4", "broad5"):
+        text = describe_mixture(kind)
+        assert "random_" not in text and len(text) < 1000, kind
+    assert "Doppler" in describe_mixture("broad4") and "rectangular" in describe_mixture("broad5")
