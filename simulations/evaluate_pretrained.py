@@ -90,8 +90,9 @@ def main():
     p.add_argument("--noise-maps", type=int, default=1000,
                    help="noise-only maps per preset: the output's 1e-4 quantile rests on a few let-through cells")
     p.add_argument("--only", nargs="*", default=None, help="evaluate these scenarios only")
-    p.add_argument("--suite", choices=["presets", "stress", "all"], default="all",
-                   help="the presets (and the unseen scenario), the stress suite (rd_unet/presets/stress), or both")
+    p.add_argument("--suite", choices=["presets", "stress", "all", "none"], default="all",
+                   help="the presets (and the unseen scenario), the stress suite (rd_unet/presets/stress), both, "
+                        "or none (rewrite the card and README from the workdir's summary.json)")
     p.add_argument("--stress-maps", type=int, default=200, help="test maps per stress scenario")
     p.add_argument("--readme", default=None, help="rewrite the shipped model's summary between the README's "
                                                   "'pretrained-summary' markers")
@@ -130,6 +131,8 @@ def main():
         print(name, "noise-only", json.dumps(results["noise_only"][name]), flush=True)
     (work / "summary.json").write_text(json.dumps(results, indent=2))
     print(f"wrote {work / 'summary.json'}")
+    results["openradar"] = openradar_figures(model)
+    (work / "summary.json").write_text(json.dumps(results, indent=2))
     if args.card:
         Path(args.card).write_text(model_card(results, Path(model), args.maps, args.seed, args.noise_maps))
         print(f"wrote {args.card}")
@@ -140,6 +143,38 @@ def main():
 
 
 STRESS_CALIBRATION_MAPS_CELLS = 1e6       # the stress suite's thresholds support Pfa >= 1e-5
+
+
+def openradar_figures(model: str) -> list[dict]:
+    """What cleaning does to the recorded movers of examples/openradar (the test's figures)."""
+    sys.path.insert(0, str(ROOT / "examples" / "openradar"))
+    import clean_openradar as example
+    raw, range_m, velocity_mps, sources = example.load()
+    out = []
+    for name, a in zip(sources, example.assess(raw, clean_maps(raw, model).astype(np.float64))):
+        out.append({"map": name, "floor_in_db": 10 * math.log10(a["floor_in"]),
+                    "floor_out_db": 10 * math.log10(a["floor_out"]),
+                    "movers": [{"range_m": float(range_m[r]), "velocity_mps": float(velocity_mps[d]),
+                                "kept": bool(k), "peak_change_db": float(c)}
+                               for (d, r), k, c in zip(a["cells"], a["kept"], a["peak_change_db"])]})
+    return out
+
+
+def _openradar_section(figures: list[dict]) -> list[str]:
+    movers = [m for f in figures for m in f["movers"]]
+    lost = sum(not m["kept"] for m in movers)
+    lines = ["## Recorded maps (OpenRadar, examples/openradar)", "",
+             f"Three recorded maps of a TI xWR1642 (no ground truth): the strongest movers off the zero-Doppler "
+             f"ridge that raw CA-CFAR detects at Pfa 1e-4, after cleaning. **{lost} of {len(movers)} are lost** "
+             "(the issue asks for none lost and every peak within 3 dB; `tests/test_openradar.py` holds it as an "
+             "expected failure).", "",
+             "| map | mover (m, m/s) | peak change (dB) | after cleaning | floor away from movers in / out (dB) |",
+             "|---|---|---|---|---|"]
+    for f in figures:
+        for m in f["movers"]:
+            lines.append(f"| {f['map']} | {m['range_m']:.2f}, {m['velocity_mps']:+.2f} | {m['peak_change_db']:+.1f} | "
+                         f"{'detected' if m['kept'] else '**lost**'} | {f['floor_in_db']:.1f} / {f['floor_out_db']:.1f} |")
+    return lines + [""]
 
 
 def stress_scenarios():
@@ -256,7 +291,7 @@ def _mixture_text(stage: dict) -> str:
                 "450 noise-only maps)")
     if kind == "full":
         return "the full preset mixture (" + stage.get("training", "?") + ")"
-    if kind in ("broad", "broad2", "broad3"):
+    if kind.startswith("broad"):
         return (f"the {kind} mixture (`--mixture {kind}`): the full " + stage.get("training", "?")
                 + "; the randomised variants redraw windows (Hann, Hamming, Blackman, rectangular, Chebyshev "
                 "60/80, Taylor 35/40), clutter (kind, strength, range law, amplitude law, Doppler centre and "
@@ -454,6 +489,8 @@ def model_card(results: dict, model: Path, maps: int, seed: int = 9000, noise_ma
                          f"{_f(u['pd_at_pfa']['1e-4'], '.3f')} / {_f(b['pd_at_pfa']['1e-4'], '.3f')} / "
                          f"{r['pd_ideal']:.3f} | {u['erased_fraction']:.1%} | {u['lost_fraction']:.1%} |")
         lines.append("")
+    if results.get("openradar"):
+        lines += _openradar_section(results["openradar"])
     lines += ["## Where it loses (from the tables above)", ""] + _where_it_loses(results) + ["",
         "Also: trained on simulated maps only; recorded data with other artefacts (phase noise, multipath, "
         "ADC effects) may need fine-tuning: `rd-unet train --init default --data your_maps.h5 ...`"
