@@ -96,6 +96,9 @@ def mixture(kind: str = "full"):
     if kind == "broad5":       # and 32 whose extended targets are larger still: up to 12 x 12 bins
         return mixture("broad4") + randomized(32, 100, seed=19, tag="random_e", doppler_spread_targets=True,
                                               extent_bins=((1.0, 12.0), (3.0, 12.0)))
+    if kind == "broad6":       # and 32 whose extended targets are dense plateaus (24-64 scatterers over 4-12 bins)
+        return mixture("broad5") + randomized(32, 100, seed=23, tag="random_p", doppler_spread_targets=True,
+                                              extent_bins=((4.0, 12.0), (4.0, 12.0)), scatterers=(24, 64))
     if kind == "random":
         return randomized(96, 50) + [
             ("noise_only_default", noise_only(default), 150, 2),
@@ -116,7 +119,7 @@ WINDOWS = ("hann", "hamming", "blackman", "rectangular", "chebyshev:60", "chebys
 
 def randomized(num_variants: int, maps_per_variant: int, seed: int = 7, tag: str = "random",
                joint_rectangular: float | None = None, doppler_spread_targets: bool = False,
-               extent_bins=((2.0, 12.0), (1.0, 4.0))):
+               extent_bins=((2.0, 12.0), (1.0, 4.0)), scatterers=(4, 16)):
     """Domain-randomised scenarios: each variant takes one preset's radar and redraws
     windows, clutter (kind, strength, Doppler centre and spread, amplitude law),
     interference, the noise floor's slope over range, target density and an SNR range
@@ -190,7 +193,7 @@ def randomized(num_variants: int, maps_per_variant: int, seed: int = 7, tag: str
                 "targets.extended_fraction": float(rng.uniform(0.4, 0.9)),
                 "targets.extent_velocity_mps": tuple(b * dv for b in extent_bins[0]),
                 "targets.extent_range_m": tuple(b * dr for b in extent_bins[1]),
-                "targets.scatterers": (4, 16),
+                "targets.scatterers": scatterers,
             })
         out.append((sc.name, sc, maps_per_variant, 3))
     return out
@@ -264,6 +267,7 @@ def describe_mixture(kind: str) -> str:
         "broad4": ", plus 32 variants of 100 maps whose extended targets (40-90 % of the targets) spread over "
                   "2-12 Doppler and 1-4 range bins",
         "broad5": ", plus 32 more with extended targets over 1-12 Doppler and 3-12 range bins",
+        "broad6": ", plus 32 with dense extended targets (24-64 scatterers over 4-12 x 4-12 bins)",
     }
     added = list(more)[:list(more).index(kind) + 1] if kind in more else []
     return (presets + " and two independently drawn domain-randomised ones (2 x 96 variants of 50 maps)"
@@ -284,7 +288,7 @@ def main():
     p.add_argument("--epochs", type=int, default=200)
     p.add_argument("--patience", type=int, default=6)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    p.add_argument("--mixture", choices=["base", "full", "random", "broad", "broad2", "broad3", "broad4", "broad5"], default="full")
+    p.add_argument("--mixture", choices=["base", "full", "random", "broad", "broad2", "broad3", "broad4", "broad5", "broad6"], default="full")
     p.add_argument("--init", default=None, help="fine-tune from this checkpoint (stage 2)")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--target-weight", type=float, default=0.0)

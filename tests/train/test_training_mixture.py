@@ -15,7 +15,7 @@ def _spec(kind):
 
 
 def test_each_broad_mixture_extends_the_previous_one_unchanged():
-    kinds = ["broad", "broad2", "broad3", "broad4", "broad5"]
+    kinds = ["broad", "broad2", "broad3", "broad4", "broad5", "broad6"]
     for small, large in zip(kinds, kinds[1:]):
         a, b = _spec(small), _spec(large)
         assert len(b) > len(a) and b[:len(a)] == a, (small, large)
@@ -60,7 +60,7 @@ def test_every_mixture_is_described_in_a_sentence_not_a_list_of_its_variants():
     """The model card's "training data" line: broad4 once fell through to the list of
     all 266 scenario names."""
     from simulations.train_pretrained import describe_mixture
-    for kind in ("base", "full", "random", "broad", "broad2", "broad3", "broad4", "broad5"):
+    for kind in ("base", "full", "random", "broad", "broad2", "broad3", "broad4", "broad5", "broad6"):
         text = describe_mixture(kind)
         assert "random_" not in text and len(text) < 1000, kind
     assert "Doppler" in describe_mixture("broad4") and "rectangular" in describe_mixture("broad5")
