@@ -12,6 +12,7 @@ noise-only maps, the output's 1e-4 quantile over the median against the input's.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import shutil
@@ -100,9 +101,19 @@ def main():
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     model = str(resolve_model(args.model))
+    digest = hashlib.sha256(Path(model).read_bytes()).hexdigest()
     summary_path = work / "summary.json"
     results = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
-    results.update(model=model)
+    if args.suite == "none" and not results:
+        raise SystemExit(f"{summary_path} not found: nothing to write the card from; evaluate first (--suite all)")
+    if results and results.get("model_sha256") != digest:
+        # figures of one model only: never a card that mixes another model's rows with this one's record
+        if args.suite == "none":
+            raise SystemExit(f"{summary_path} holds the figures of another model than {model} (or of a version of "
+                             "this script that did not record the model's hash); evaluate it with --suite all")
+        print(f"{summary_path}: figures of another model; starting afresh", flush=True)
+        results = {}
+    results.update(model=model, model_sha256=digest)
     results.setdefault("presets", {})
     results.setdefault("noise_only", {})
     results.setdefault("stress", {})
@@ -129,10 +140,9 @@ def main():
         results["noise_only"][name] = {"tail_raw_db": tail_ratio_db(raw), "tail_unet_db": tail_ratio_db(out),
                                        "q_raw_db": upper_quantile_db(raw), "q_unet_db": upper_quantile_db(out)}
         print(name, "noise-only", json.dumps(results["noise_only"][name]), flush=True)
-    (work / "summary.json").write_text(json.dumps(results, indent=2))
-    print(f"wrote {work / 'summary.json'}")
     results["openradar"] = openradar_figures(model)
-    (work / "summary.json").write_text(json.dumps(results, indent=2))
+    summary_path.write_text(json.dumps(results, indent=2))
+    print(f"wrote {summary_path}")
     if args.card:
         Path(args.card).write_text(model_card(results, Path(model), args.maps, args.seed, args.noise_maps))
         print(f"wrote {args.card}")
