@@ -245,7 +245,11 @@ def looks_like_db(values: np.ndarray) -> bool:
 def _provenance(ctx: _Context, source: Path, units: str) -> dict:
     return {"rd_unet_version": __version__, "rd_unet_model": ctx.model_path, "rd_unet_model_sha256": ctx.model_sha256,
             "rd_unet_cleaned_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "rd_unet_source": str(source), "rd_unet_units": "power" if units == "complex" else units}
+            "rd_unet_source": str(source), "rd_unet_units": "power" if units == "complex" else units,
+            # whether the input's power was kept where the estimate stood passthrough_db above the floor
+            "rd_unet_passthrough": bool(ctx.denoiser.normalization.passthrough),
+            "rd_unet_passthrough_db": float(ctx.denoiser.normalization.passthrough_db),
+            "rd_unet_passthrough_cut_db": float(ctx.denoiser.normalization.passthrough_cut_db)}
 
 
 def _write_sidecar(out: Path, meta: dict) -> None:
@@ -519,7 +523,7 @@ def clean_file(job: Job, ctx: _Context) -> dict:
 
 def clean_files(inputs, output, *, model=None, units: str = "power", axes: str | None = None, batch_size: int = 16,
                 device="auto", overwrite: bool = False, progress: bool = True, max_memory_mb: float = 2048.0,
-                shard: str | tuple[int, int] = (0, 1)) -> dict:
+                shard: str | tuple[int, int] = (0, 1), passthrough: bool | None = None) -> dict:
     """Clean files into the directory ``output``; returns a summary and prints it.
 
     Never writes into an input; outputs that exist already are skipped unless
@@ -527,6 +531,8 @@ def clean_files(inputs, output, *, model=None, units: str = "power", axes: str |
     ``shard`` ``"K/N"``: only the K-th of N contiguous parts of the sorted file list (for
     a cluster array job; each shard resumes like a whole run). ``max_memory_mb``: the
     largest single .npz/.mat array read whole (.npy and HDF5 are streamed).
+    ``passthrough``: None keeps the model's; False, the network's estimate alone
+    (see ``load_denoiser``).
     """
     from rd_unet.data.generate import parse_shard, shard_range
     from rd_unet.model.checkpoint import file_sha256
@@ -544,7 +550,7 @@ def clean_files(inputs, output, *, model=None, units: str = "power", axes: str |
         start, stop = shard_range(len(jobs), (k, n))
         jobs = jobs[start:stop]
     early_failures = len(failures)
-    denoiser, dev, model_path = load_denoiser(model, device)
+    denoiser, dev, model_path = load_denoiser(model, device, passthrough)
     sha = file_sha256(model_path) if os.path.isfile(model_path) else ""
     t0 = time.perf_counter()
     bar = tqdm(desc="clean", unit="map", disable=not progress)

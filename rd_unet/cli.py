@@ -137,7 +137,8 @@ def _cmd_evaluate(args):
                          calibration=args.calibration or "", calibration_maps=args.calibration_maps)
     except ValueError as err:
         raise ValueError(flag_error(err)) from None
-    report = evaluate(args.data, args.model, args.output, cfg, progress=not args.quiet)
+    report = evaluate(args.data, args.model, args.output, cfg, progress=not args.quiet,
+                      passthrough=args.passthrough)
     print(f"wrote {Path(args.output) / 'report.md'} and report.json")
     _print_headline(report)
 
@@ -163,7 +164,8 @@ def _cmd_clean(args):
 
     summary = clean_files(args.inputs, args.output, model=args.model, units=args.units, axes=args.axes,
                           batch_size=args.batch_size, device=args.device, overwrite=args.overwrite,
-                          progress=not args.quiet, max_memory_mb=args.max_memory, shard=args.shard)
+                          progress=not args.quiet, max_memory_mb=args.max_memory, shard=args.shard,
+                          passthrough=args.passthrough)
     return 1 if summary["failed"] else 0
 
 
@@ -271,6 +273,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="calibration maps (0: enough cells for Pfa 1e-6, at most 2000)")
     s.add_argument("--batch-size", type=int, default=32)
     s.add_argument("--device", default="auto")
+    s.add_argument("--passthrough", action=argparse.BooleanOptionalAction, default=None,
+                   help="keep the input's power at the cells the network calls signal and kept (--passthrough), or "
+                        "output the network's estimate alone (--no-passthrough); default: as the model's checkpoint "
+                        "says (the shipped model: alone). docs/normalisation.md measures both")
 
     s = add("clean", _cmd_clean, "Denoise recorded RD maps (HDF5, .npy, .npz, .mat) file to file.")
     s.add_argument("inputs", nargs="+", help="files, FILE.h5:/group/dataset, FILE.npz:name, directories or globs")
@@ -280,6 +286,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--axes", default=None, help="axis order of the stored array, e.g. RD, NRD, DRN (default NDR / DR)")
     s.add_argument("--batch-size", type=int, default=16)
     s.add_argument("--device", default="auto")
+    s.add_argument("--passthrough", action=argparse.BooleanOptionalAction, default=None,
+                   help="keep the input's power at the cells the network calls signal and kept (--passthrough), or "
+                        "output the network's estimate alone (--no-passthrough); default: as the model's checkpoint "
+                        "says (the shipped model: alone). docs/normalisation.md measures both")
     s.add_argument("--overwrite", action="store_true", help="redo outputs that already exist")
     s.add_argument("--max-memory", type=float, default=2048.0, metavar="MB",
                    help="largest single .npz/.mat array read whole (.npy and HDF5 are streamed in batches)")

@@ -431,6 +431,20 @@ class NormalizationConfig(Validated):
     # as the input did, instead of all at one floor (docs/normalisation.md)
     target_noise: float = spec(0.0, Range(0.0, 1.0), "fraction of the thermal noise alone added to the training "
                                "target (0: none; needs datasets simulated with --store-noise)", metavar="K")
+    # inference only (training never sees it): where the cleaned estimate stands at least
+    # ``passthrough_db`` above the map's noise floor the network has called the cell signal,
+    # and unless it took more than ``passthrough_cut_db`` off the input there (clutter it
+    # removed, whose residue must not come back), the output is the input's power (never
+    # below the estimate). A network trained
+    # with MSE on log power shrinks the targets it is unsure of towards the log-average of
+    # "target" and "noise"; the measured power is the better amplitude for what it keeps
+    # (docs/normalisation.md, "Passthrough")
+    passthrough: bool = spec(False, None, "the cleaned map keeps the input's power where the network's estimate "
+                             "stands passthrough_db above the noise floor")
+    passthrough_db: float = spec(0.0, Range(-30.0, 60.0), "the passthrough's level above the map's noise floor (dB)",
+                                 metavar="DB")
+    passthrough_cut_db: float = spec(10.0, Range(0.0, 100.0), "cells whose estimate is more than this below the "
+                                     "input (removed clutter) are not passed through (dB)", metavar="DB")
 
 
 ARCHITECTURES = ("unet", "unet-valid", "residual-unet", "attention-unet", "resnet-unet")

@@ -40,4 +40,7 @@ def neighbourhood_max(x, doppler_bin, range_bin, half=(1, 1)) -> np.ndarray:
     """(K,) maximum of the (D, R) map ``x`` within ``half`` of each cell (clipping at the
     range edge repeats the edge cell, which cannot change a maximum)."""
     rows, cols, _ = neighbourhood(doppler_bin, range_bin, np.shape(x), half)
-    return np.asarray(x)[rows, cols].reshape(rows.shape[0], -1).max(axis=1)
+    block = (2 * half[0] + 1) * (2 * half[1] + 1)
+    if rows.shape[0] == 0:                   # no targets: an empty result, not a reshape error
+        return np.zeros(0, np.asarray(x).dtype)
+    return np.asarray(x)[rows, cols].reshape(rows.shape[0], block).max(axis=1)

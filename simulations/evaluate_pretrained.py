@@ -403,6 +403,15 @@ def model_card(results: dict, model: Path, maps: int, seed: int = 9000, noise_ma
          "black -30 dB." if target_floor else
          "Its output is the targets alone (trained with `target_floor` = 0): empty cells go to -30 dB re the "
          "noise floor."), "",
+        (f"**Passthrough** (inference only): where the network's estimate stands {norm['passthrough_db']:g} dB or "
+         f"more above the map's noise floor and at most {norm.get('passthrough_cut_db', 10.0):g} dB below the input, "
+         "the network has called the cell signal and kept it, and the output there is the input's measured power "
+         "(never below the estimate): an MSE-on-log-power network shrinks what it is unsure of towards the "
+         "log-average of target and noise, and the measurement is the better amplitude for what it keeps. Cells "
+         "it cut by more (the clutter it removed) keep the estimate. `--no-passthrough` (clean, evaluate) gives the "
+         "estimate alone; docs/normalisation.md and the ablation measure both." if norm.get("passthrough") else
+         "The output is the network's estimate alone: no passthrough (`--passthrough` would give the cells the network "
+         "keeps the input's measured power; docs/normalisation.md measures what that costs)."), "",
         "## Training data and training", "",
         "Simulated maps only, cut into 64 x 128 crops (one per 64 x 128 of a map's area), mixed and "
         "shuffled; validation is a separate draw (seed 2000) at 15 % of the size. Every stage ran "
@@ -510,7 +519,7 @@ def model_card(results: dict, model: Path, maps: int, seed: int = 9000, noise_ma
         "```",
     ]
     for k, st in enumerate(reversed(stages), start=1):
-        out = "" if k == len(stages) else f" --output data/pretrained/stage{k}.pt"
+        out = "" if k == len(stages) and not card.get("passthrough") else f" --output data/pretrained/stage{k}.pt"
         init = f" --init data/pretrained/stage{k - 1}.pt" if k > 1 else ""
         arch = (f" --arch {st['arch']} --depth {st['depth']} --base-channels {st['base_channels']}"
                 if "arch" in st and not init else "")
@@ -521,6 +530,11 @@ def model_card(results: dict, model: Path, maps: int, seed: int = 9000, noise_ma
                      + (f" --peak-weight {st['peak_weight']:g} --peak-threshold-db {st.get('peak_threshold_db', 7.0):g}"
                         if st.get("peak_weight") else "")
                      + f" --time-limit-min {st.get('time_limit_min') or round(st.get('train_minutes', 60)):g}{out}")
+    if card.get("passthrough"):       # set on the last stage's weights, unchanged (docs/normalisation.md)
+        pt = card["passthrough"]
+        lines.append(f"python -c \"from rd_unet.model.checkpoint import with_normalization as w; "
+                     f"w('data/pretrained/stage{len(stages)}.pt', 'data/pretrained/default.pt', passthrough=True, "
+                     f"passthrough_db={pt['passthrough_db']:g}, passthrough_cut_db={pt['passthrough_cut_db']:g})\"")
     lines += [
         "python simulations/evaluate_pretrained.py --workdir data/pretrained/eval --card docs/model-card.md "
         "--images docs/images", "```",

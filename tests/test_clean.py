@@ -224,3 +224,44 @@ def test_overwrite_redoes(tmp_path, identity):
     run([tmp_path / "x.npy"], tmp_path / "o", identity)
     assert run([tmp_path / "x.npy"], tmp_path / "o", identity)["skipped"] == 1
     assert run([tmp_path / "x.npy"], tmp_path / "o", identity, overwrite=True)["cleaned"] == 1
+
+
+def test_passthrough_travels_in_the_model_and_the_flags_turn_it_off_and_on(tmp_path):
+    """A network that outputs 0 (network domain) estimates the noise floor everywhere; with
+    the passthrough at -1 dB every cell is "signal", and cells up to 10 dB above the floor
+    (the default passthrough_cut_db) are passed: max(input, floor) there; ``--no-passthrough``
+    gives the estimate alone, and ``--passthrough`` turns it on for a model saved without
+    it. The sidecar records which."""
+    import torch
+    from rd_unet.config import UNetConfig
+    from rd_unet.model.checkpoint import save_checkpoint
+    from rd_unet.model.unet import UNet
+    cfg = UNetConfig(depth=1, base_channels=2, residual=False)
+    net = UNet(cfg)
+    with torch.no_grad():
+        for prm in net.parameters():
+            prm.zero_()
+    model = tmp_path / "zero.pt"
+    save_checkpoint(model, model=net, model_config=cfg,
+                    normalization=NormalizationConfig(passthrough=True, passthrough_db=-1.0))
+    p = maps((2, 16, 20))
+    np.save(tmp_path / "x.npy", p)
+    floor = expected_power(p) - p                       # eps * floor, per map
+    floor = floor / EPS
+    assert main(["clean", str(tmp_path / "x.npy"), "--output", str(tmp_path / "on"), "--model", str(model),
+                 "--quiet"]) == 0
+    assert main(["clean", str(tmp_path / "x.npy"), "--output", str(tmp_path / "off"), "--model", str(model),
+                 "--no-passthrough", "--quiet"]) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "on" / "x.npy"), np.where(p < 10 * floor, np.maximum(p, floor), floor),
+                               rtol=1e-4)
+    np.testing.assert_allclose(np.load(tmp_path / "off" / "x.npy"), np.broadcast_to(floor, p.shape), rtol=1e-4)
+    plain = tmp_path / "plain.pt"
+    save_checkpoint(plain, model=net, model_config=cfg, normalization=NormalizationConfig(passthrough_db=-1.0))
+    assert main(["clean", str(tmp_path / "x.npy"), "--output", str(tmp_path / "on2"), "--model", str(plain),
+                 "--passthrough", "--quiet"]) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "on2" / "x.npy"), np.load(tmp_path / "on" / "x.npy"), rtol=1e-6)
+    on = json.loads((tmp_path / "on" / "x.npy.rd_unet.json").read_text())
+    off = json.loads((tmp_path / "off" / "x.npy.rd_unet.json").read_text())
+    assert (on["rd_unet_passthrough"], on["rd_unet_passthrough_db"]) == (True, -1.0)
+    assert off["rd_unet_passthrough"] is False
+    assert json.loads((tmp_path / "on2" / "x.npy.rd_unet.json").read_text())["rd_unet_passthrough"] is True

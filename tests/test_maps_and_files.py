@@ -15,6 +15,8 @@ def test_neighbourhood_wraps_doppler_and_clips_range_cell_by_cell():
     rows, cols, inside = neighbourhood([0], [8], x.shape, half=(2, 1))
     assert rows[0, :, 0].tolist() == [5, 6, 0, 1, 2] and cols[0, 0].tolist() == [7, 8, 8]
     assert inside[0, 0].tolist() == [True, True, False]
+    assert neighbourhood_max(x, [], []).shape == (0,)           # a map without targets
+    assert neighbourhood_max(x, [3, 3], [4, 4], half=(2, 2)).tolist() == [x[1:6, 2:7].max()] * 2
 
 
 def test_decibels():

@@ -392,15 +392,16 @@ def compare(entries, curves, calibration: Calibration) -> dict:
 
 # ----------------------------------------------------------------------------- the whole evaluation
 def evaluate(data, model, output, cfg: EvalConfig = EvalConfig(), progress: bool = True, *,
-             extra_methods: dict | None = None) -> dict:
+             extra_methods: dict | None = None, passthrough: bool | None = None) -> dict:
     """Evaluate raw maps, the classical baselines, the U-Net (``model``: checkpoint path,
     shipped name, or None for the shipped default; ``False``: no U-Net) and the oracle on
     the test dataset ``data``. ``extra_methods``: more denoisers to score beside them,
-    name -> function of a (B, D, R) float64 power stack."""
+    name -> function of a (B, D, R) float64 power stack. ``passthrough``: None keeps the
+    model's; False scores the network's estimate alone (see ``load_denoiser``)."""
 
     output = Path(output)
     t_start = time.time()
-    denoiser, device, model_path = load_denoiser(model, cfg.device) if model is not False else (None, None, "")
+    denoiser, device, model_path = load_denoiser(model, cfg.device, passthrough) if model is not False else (None, None, "")
     with open_dataset(data, need_clean=True) as f:
         n_total = f["noisy"].shape[0]
         n = min(n_total, cfg.num_maps) if cfg.num_maps else n_total
@@ -417,6 +418,10 @@ def evaluate(data, model, output, cfg: EvalConfig = EvalConfig(), progress: bool
     report = _report(data, n, shape, scenario, model_path, cfg, entries, curves, calibration, targets, ideal, edges,
                      scores)
     output.mkdir(parents=True, exist_ok=True)
+    if denoiser is not None:       # the passthrough travels in the checkpoint and may be turned off here
+        report["model"]["passthrough"] = bool(denoiser.normalization.passthrough)
+        report["model"]["passthrough_db"] = float(denoiser.normalization.passthrough_db)
+        report["model"]["passthrough_cut_db"] = float(denoiser.normalization.passthrough_cut_db)
     report["figures"] = render_figures(report, curves, edges, panels, range_m, velocity_mps, output)
     report["seconds"] = round(time.time() - t_start, 1)
     report = _json_safe(report)

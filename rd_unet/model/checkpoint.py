@@ -7,6 +7,7 @@ A checkpoint is a dict with ``model`` (state dict), ``optimizer``, ``scaler``,
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -72,6 +73,10 @@ def read_checkpoint(path, map_location="cpu") -> dict:
         # checkpoints before target_floor existed (version 0.2) were trained on the targets alone
         state["normalization"].setdefault("target_floor", 0.0)
         state["normalization"].setdefault("target_noise", 0.0)
+        # and before passthrough (version 0.6): none
+        state["normalization"].setdefault("passthrough", False)
+        state["normalization"].setdefault("passthrough_db", 0.0)
+        state["normalization"].setdefault("passthrough_cut_db", 10.0)
     return state
 
 
@@ -82,6 +87,21 @@ def load_model(path, device="cpu") -> Denoiser:
     unet.load_state_dict(state["model"])
     model = Denoiser(unet, from_dict(NormalizationConfig, state["normalization"]))
     return model.to(device).eval()
+
+
+def with_normalization(src, dst, **changes) -> Path:
+    """Copy the checkpoint ``src`` to ``dst`` with fields of its normalisation changed
+    (e.g. ``passthrough=True``): the weights and everything else stay as they were.
+    ``dst`` must not exist (no file is overwritten); written atomically."""
+    dst = Path(dst)
+    if dst.exists():
+        raise FileExistsError(f"{dst}: exists; choose another output path")
+    state = read_checkpoint(src)
+    norm = dataclasses.replace(from_dict(NormalizationConfig, state["normalization"]), **changes)
+    state["normalization"] = to_dict(norm)
+    tmp = partial_path(dst)
+    torch.save(state, tmp)
+    return commit(tmp, dst)
 
 
 def file_sha256(path) -> str:

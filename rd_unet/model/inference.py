@@ -2,6 +2,8 @@
 to maps of any size. Used by ``clean``, ``evaluate`` and the demo alike."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 
@@ -29,13 +31,22 @@ def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
     return torch.device(name)
 
 
-def load_denoiser(model=None, device="auto") -> tuple[Denoiser, torch.device, str]:
-    """(denoiser, device, checkpoint path) from a path, a shipped model's name, a Denoiser, or None (default)."""
+def load_denoiser(model=None, device="auto", passthrough: bool | None = None) -> tuple[Denoiser, torch.device, str]:
+    """(denoiser, device, checkpoint path) from a path, a shipped model's name, a Denoiser, or None (default).
+
+    ``passthrough``: None keeps the checkpoint's (NormalizationConfig.passthrough); False
+    gives the network's estimate alone, True the input's power where the estimate stands
+    ``passthrough_db`` above the noise floor (a Denoiser passed in is changed in place).
+    """
     dev = pick_device(device)
     if isinstance(model, Denoiser):
-        return model.to(dev).eval(), dev, "<in-memory model>"
-    path = resolve_model(model)
-    return load_model(path, dev), dev, str(path)
+        denoiser, path = model.to(dev).eval(), "<in-memory model>"
+    else:
+        path = str(resolve_model(model))
+        denoiser = load_model(path, dev)
+    if passthrough is not None:
+        denoiser.normalization = dataclasses.replace(denoiser.normalization, passthrough=bool(passthrough))
+    return denoiser, dev, path
 
 
 @torch.no_grad()

@@ -198,6 +198,12 @@ class Denoiser(nn.Module):
         clean = from_network(y[:, :1], floor, self.normalization)
         if self.pedestal:
             clean = clean + self.normalization.eps * floor
+        if self.normalization.passthrough:
+            # cells the network calls signal keep their measured power (NormalizationConfig)
+            norm = self.normalization
+            signal = (clean > floor * 10.0 ** (norm.passthrough_db / 10.0)) & (
+                clean * 10.0 ** (norm.passthrough_cut_db / 10.0) > power)
+            clean = torch.where(signal, torch.maximum(power, clean), clean)
         clean = torch.where(extreme, power, clean)
         if not self.unet.config.mask_head:
             return clean, None

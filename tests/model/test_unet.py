@@ -100,3 +100,51 @@ def test_residual_output_has_no_bias_so_silent_features_pass_power_through():
     model = UNet(UNetConfig(depth=2, base_channels=4))
     assert model.outc.bias is None
     assert UNet(UNetConfig(depth=2, base_channels=4, residual=False)).outc.bias is not None
+
+
+class _Fixed(torch.nn.Module):
+    """A stand-in network whose output (network domain) is set by the test."""
+
+    def __init__(self, y):
+        super().__init__()
+        self.y = y
+        self.config = UNetConfig(depth=1, base_channels=2)
+
+    def forward(self, x):
+        return self.y
+
+
+def test_passthrough_keeps_the_input_power_where_the_network_calls_signal():
+    """NormalizationConfig.passthrough: a cell whose estimate stands passthrough_db above
+    the noise floor, and at most passthrough_cut_db below the input, takes max(input,
+    estimate); every other cell keeps the estimate."""
+    from rd_unet.data.normalize import to_network
+    rng = np.random.default_rng(3)
+    p = rng.exponential(4.0, (1, 1, 16, 24))
+    for (d, r), level in {(3, 5): 100, (8, 9): 10, (12, 2): 40, (1, 20): 30, (6, 6): 1000}.items():
+        p[0, 0, d, r] = 4.0 * level
+    floor = np.sort(p.ravel())[(p.size - 1) // 2] / np.log(2)       # the lower median / ln 2, by hand
+    est = 0.01 * p                                                   # noise: 20 dB down
+    est[0, 0, 3, 5] = 0.5 * p[0, 0, 3, 5]                            # a target shrunk by 3 dB
+    est[0, 0, 8, 9] = 2.0 * p[0, 0, 8, 9]                            # an estimate above its input
+    est[0, 0, 12, 2] = 4 * floor                                     # 6 dB above the floor only
+    est[0, 0, 1, 20] = 0.5 * floor                                   # below the floor: not signal
+    est[0, 0, 6, 6] = 20 * floor                                     # clutter cut by ~23 dB: not passed
+    norm = NormalizationConfig(passthrough=True, passthrough_db=0.0)
+    fl = torch.full((1, 1, 1, 1), floor)
+    y = to_network(torch.from_numpy(est), fl, norm).float()
+    model = Denoiser(_Fixed(y), norm, pedestal=False).eval()
+    with torch.no_grad():
+        out = model(torch.from_numpy(p).float()).double().numpy()[0, 0]
+        model.normalization = NormalizationConfig(passthrough=True, passthrough_db=10.0)
+        out10 = model(torch.from_numpy(p).float()).double().numpy()[0, 0]
+        model.normalization = NormalizationConfig()
+        off = model(torch.from_numpy(p).float()).double().numpy()[0, 0]
+    np.testing.assert_allclose(off, est[0, 0], rtol=1e-4)            # off: the estimate alone
+    expect = est[0, 0].copy()
+    for d, r in [(3, 5), (12, 2)]:
+        expect[d, r] = p[0, 0, d, r]
+    expect[8, 9] = 2.0 * p[0, 0, 8, 9]
+    np.testing.assert_allclose(out, expect, rtol=1e-4)
+    expect[12, 2] = 4 * floor                                        # 6 dB < 10 dB: not passed at 10
+    np.testing.assert_allclose(out10, expect, rtol=1e-4)

@@ -47,6 +47,29 @@ def test_checkpoint_round_trip_weights_only(tiny_dataset, tmp_path):
     del state["normalization"]["target_floor"]
     torch.save(state, tmp_path / "old.pt")
     assert read_checkpoint(tmp_path / "old.pt")["normalization"]["target_floor"] == 0.0
+    # nor, before 0.6, a passthrough: such a model outputs its estimate alone
+    del state["normalization"]["passthrough"], state["normalization"]["passthrough_db"]
+    torch.save(state, tmp_path / "old06.pt")
+    assert load_model(tmp_path / "old06.pt").normalization.passthrough is False
+
+
+def test_with_normalization_changes_the_passthrough_and_nothing_else(tiny_dataset, tmp_path):
+    from rd_unet.model.checkpoint import with_normalization
+    train(cfg_for(tiny_dataset, tmp_path / "run", epochs=1), progress=False)
+    src = tmp_path / "run" / "last.pt"
+    dst = with_normalization(src, tmp_path / "pt.pt", passthrough=True, passthrough_db=3.0)
+    a, b = read_checkpoint(src), read_checkpoint(dst)
+    assert b["normalization"] == {**a["normalization"], "passthrough": True, "passthrough_db": 3.0}
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k])
+    model = load_model(dst)
+    assert model.normalization.passthrough and model.normalization.passthrough_db == 3.0
+    with pytest.raises(FileExistsError, match="pt.pt: exists"):               # never overwrites
+        with_normalization(src, dst, passthrough=False)
+    assert read_checkpoint(dst)["normalization"]["passthrough"] is True
+    with pytest.raises(ValueError, match="passthrough_db"):                   # checked like any config
+        with_normalization(src, tmp_path / "bad.pt", passthrough_db=float("nan"))
+    assert not (tmp_path / "bad.pt").exists()
 
 
 def test_resume_equals_uninterrupted(tiny_dataset, tmp_path):
