@@ -175,7 +175,7 @@ def _openradar_section(figures: list[dict]) -> list[str]:
     lost = sum(not m["kept"] for m in movers)
     lines = ["## Recorded maps (OpenRadar, examples/openradar)", "",
              f"Three recorded maps of a TI xWR1642 (no ground truth): the strongest movers off the zero-Doppler "
-             f"ridge that raw CA-CFAR detects at Pfa 1e-4, after cleaning. **{lost} of {len(movers)} are lost** "
+             f"ridge that raw CA-CFAR detects at Pfa 1e-4, after cleaning. **{lost} of {len(movers)} {'is' if lost == 1 else 'are'} lost** "
              "(the issue asks for none lost and every peak within 3 dB; `tests/test_openradar.py` holds it as an "
              "expected failure).", "",
              "| map | mover (m, m/s) | peak change (dB) | after cleaning | floor away from movers in / out (dB) |",
