@@ -531,8 +531,8 @@ def clean_files(inputs, output, *, model=None, units: str = "power", axes: str |
     ``shard`` ``"K/N"``: only the K-th of N contiguous parts of the sorted file list (for
     a cluster array job; each shard resumes like a whole run). ``max_memory_mb``: the
     largest single .npz/.mat array read whole (.npy and HDF5 are streamed).
-    ``passthrough``: None keeps the model's; False, the network's estimate alone
-    (see ``load_denoiser``).
+    ``passthrough``: None keeps the model's; False, the network's estimate alone; True,
+    the input's power at the cells the network keeps (see ``load_denoiser``).
     """
     from rd_unet.data.generate import parse_shard, shard_range
     from rd_unet.model.checkpoint import file_sha256

@@ -435,9 +435,9 @@ class NormalizationConfig(Validated):
     # ``passthrough_db`` above the map's noise floor the network has called the cell signal,
     # and unless it took more than ``passthrough_cut_db`` off the input there (clutter it
     # removed, whose residue must not come back), the output is the input's power (never
-    # below the estimate). A network trained
-    # with MSE on log power shrinks the targets it is unsure of towards the log-average of
-    # "target" and "noise"; the measured power is the better amplitude for what it keeps
+    # below the estimate). A network trained with MSE on log power shrinks the targets it
+    # is unsure of towards the log-average of "target" and "noise"; the measured power is
+    # the better amplitude for what it keeps, at a cost in low-Pfa detection on clutter
     # (docs/normalisation.md, "Passthrough")
     passthrough: bool = spec(False, None, "the cleaned map keeps the input's power where the network's estimate "
                              "stands passthrough_db above the noise floor")

@@ -397,11 +397,13 @@ def evaluate(data, model, output, cfg: EvalConfig = EvalConfig(), progress: bool
     shipped name, or None for the shipped default; ``False``: no U-Net) and the oracle on
     the test dataset ``data``. ``extra_methods``: more denoisers to score beside them,
     name -> function of a (B, D, R) float64 power stack. ``passthrough``: None keeps the
-    model's; False scores the network's estimate alone (see ``load_denoiser``)."""
+    model's; False scores the network's estimate alone, True with the passthrough on (see
+    ``load_denoiser``)."""
 
     output = Path(output)
     t_start = time.time()
-    denoiser, device, model_path = load_denoiser(model, cfg.device, passthrough) if model is not False else (None, None, "")
+    denoiser, device, model_path = (load_denoiser(model, cfg.device, passthrough) if model is not False
+                                    else (None, None, ""))
     with open_dataset(data, need_clean=True) as f:
         n_total = f["noisy"].shape[0]
         n = min(n_total, cfg.num_maps) if cfg.num_maps else n_total
