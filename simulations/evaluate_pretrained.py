@@ -519,7 +519,7 @@ def model_card(results: dict, model: Path, maps: int, seed: int = 9000, noise_ma
         "```",
     ]
     for k, st in enumerate(reversed(stages), start=1):
-        out = "" if k == len(stages) and not card.get("passthrough") else f" --output data/pretrained/stage{k}.pt"
+        out = "" if k == len(stages) and not norm.get("passthrough") else f" --output data/pretrained/stage{k}.pt"
         init = f" --init data/pretrained/stage{k - 1}.pt" if k > 1 else ""
         arch = (f" --arch {st['arch']} --depth {st['depth']} --base-channels {st['base_channels']}"
                 if "arch" in st and not init else "")
@@ -530,11 +530,10 @@ def model_card(results: dict, model: Path, maps: int, seed: int = 9000, noise_ma
                      + (f" --peak-weight {st['peak_weight']:g} --peak-threshold-db {st.get('peak_threshold_db', 7.0):g}"
                         if st.get("peak_weight") else "")
                      + f" --time-limit-min {st.get('time_limit_min') or round(st.get('train_minutes', 60)):g}{out}")
-    if card.get("passthrough"):       # set on the last stage's weights, unchanged (docs/normalisation.md)
-        pt = card["passthrough"]
+    if norm.get("passthrough"):       # set on the last stage's weights, unchanged (docs/normalisation.md)
         lines.append(f"python -c \"from rd_unet.model.checkpoint import with_normalization as w; "
                      f"w('data/pretrained/stage{len(stages)}.pt', 'data/pretrained/default.pt', passthrough=True, "
-                     f"passthrough_db={pt['passthrough_db']:g}, passthrough_cut_db={pt['passthrough_cut_db']:g})\"")
+                     f"passthrough_db={norm['passthrough_db']:g}, passthrough_cut_db={norm['passthrough_cut_db']:g})\"")
     lines += [
         "python simulations/evaluate_pretrained.py --workdir data/pretrained/eval --card docs/model-card.md "
         "--images docs/images", "```",

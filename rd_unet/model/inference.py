@@ -2,6 +2,7 @@
 to maps of any size. Used by ``clean``, ``evaluate`` and the demo alike."""
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import numpy as np
@@ -36,7 +37,8 @@ def load_denoiser(model=None, device="auto", passthrough: bool | None = None) ->
 
     ``passthrough``: None keeps the checkpoint's (NormalizationConfig.passthrough); False
     gives the network's estimate alone, True the input's power where the estimate stands
-    ``passthrough_db`` above the noise floor (a Denoiser passed in is changed in place).
+    ``passthrough_db`` above the noise floor (a Denoiser passed in is left as it is: the
+    setting goes to a shallow copy sharing its weights).
     """
     dev = pick_device(device)
     if isinstance(model, Denoiser):
@@ -44,7 +46,8 @@ def load_denoiser(model=None, device="auto", passthrough: bool | None = None) ->
     else:
         path = str(resolve_model(model))
         denoiser = load_model(path, dev)
-    if passthrough is not None:
+    if passthrough is not None and passthrough != denoiser.normalization.passthrough:
+        denoiser = copy.copy(denoiser)
         denoiser.normalization = dataclasses.replace(denoiser.normalization, passthrough=bool(passthrough))
     return denoiser, dev, path
 

@@ -237,12 +237,12 @@ def _init_from(cfg: TrainConfig) -> tuple[TrainConfig, dict]:
     if cfg.model not in (UNetConfig(), model_cfg):
         raise ValueError(f"--init {cfg.init}: its model is {to_dict(model_cfg)}, but the run asks for "
                          f"{to_dict(cfg.model)}; leave the model options out to fine-tune it")
-    for name in ("target_floor", "target_noise", "passthrough", "passthrough_db",
-                 "passthrough_cut_db"):
-        # a non-zero training target or passthrough may be set in fine-tuning (0 or off, the
-        # defaults, keep the checkpoint's); the input representation (eps, scale_db) always
-        # stays the checkpoint's
-        if getattr(cfg.normalization, name):
+    default = NormalizationConfig()
+    for name in ("target_floor", "target_noise", "passthrough", "passthrough_db", "passthrough_cut_db"):
+        # the training target and the passthrough may be changed in fine-tuning (a value other
+        # than the default; the default keeps the checkpoint's); the input representation
+        # (eps, scale_db) always stays the checkpoint's
+        if getattr(cfg.normalization, name) != getattr(default, name):
             norm_cfg = dataclasses.replace(norm_cfg, **{name: getattr(cfg.normalization, name)})
     return dataclasses.replace(cfg, init=str(path), model=model_cfg, normalization=norm_cfg), state
 

@@ -148,3 +148,7 @@ def test_passthrough_keeps_the_input_power_where_the_network_calls_signal():
     np.testing.assert_allclose(out, expect, rtol=1e-4)
     expect[12, 2] = 4 * floor                                        # 6 dB < 10 dB: not passed at 10
     np.testing.assert_allclose(out10, expect, rtol=1e-4)
+    # load_denoiser turns it on for a model passed in without changing that model
+    from rd_unet.model.inference import load_denoiser
+    on, _, _ = load_denoiser(model, "cpu", passthrough=True)
+    assert on.normalization.passthrough and not model.normalization.passthrough and on.unet is model.unet

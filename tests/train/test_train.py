@@ -283,6 +283,15 @@ def test_init_fine_tunes_from_a_checkpoint(tiny_dataset, tmp_path):
     train(retarget, progress=False)
     norm = read_checkpoint(tmp_path / "d" / "last.pt")["normalization"]
     assert norm["target_floor"] == 1.0 and norm["eps"] == start["normalization"]["eps"] == 1e-3
+    # the passthrough is kept unless the run sets another value (its cut's default, 10 dB,
+    # once overrode a checkpoint's 15 dB)
+    from rd_unet.model.checkpoint import with_normalization
+    pt = with_normalization(tmp_path / "a" / "best.pt", tmp_path / "pt.pt", passthrough=True, passthrough_cut_db=15.0)
+    for out, norm_cfg, cut in [("e", NormalizationConfig(), 15.0), ("f", NormalizationConfig(passthrough_cut_db=6.0), 6.0)]:
+        train(TrainConfig(data=str(tiny_dataset), output=str(tmp_path / out), epochs=1, batch_size=8, lr=1e-12,
+                          init=str(pt), normalization=norm_cfg), progress=False)
+        norm = read_checkpoint(tmp_path / out / "last.pt")["normalization"]
+        assert norm["passthrough"] is True and norm["passthrough_cut_db"] == cut, out
 
 
 def test_init_rejects_a_conflicting_model_and_a_missing_checkpoint(tiny_dataset, tmp_path):
