@@ -2,7 +2,9 @@
 can see. No ground truth exists, so the checks are behavioural (issue 15): the strongest
 movers off the zero-Doppler ridge that raw CA-CFAR detects at Pfa 1e-4 stay detected
 after cleaning with the shipped model and keep their peak within 3 dB, and the floor
-away from the movers does not rise."""
+away from the movers does not rise. With simulated targets added to the recordings
+(injected_targets.py) there is ground truth: detection in real clutter is scored against
+the classical family."""
 import sys
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples" / "openradar"))
 import clean_openradar as example  # noqa: E402
+import injected_targets  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -41,3 +44,42 @@ def test_movers_stay_detected_with_their_peak_within_3_db(assessed):
     for name, a in zip(*assessed):
         assert a["kept"].all(), (name, a["peak_change_db"])
         assert np.all(np.abs(a["peak_change_db"]) <= 3.0), (name, a["peak_change_db"])
+
+
+# ----------------------------------------------------------------- injected targets
+
+@pytest.fixture(scope="module")
+def injected(tmp_path_factory):
+    """The shipped model on the recorded backgrounds with injected targets (the model card's set)."""
+    return injected_targets.injected_figures(workdir=tmp_path_factory.mktemp("injected"))
+
+
+def test_injected_sets_are_real_backgrounds_with_known_targets(tmp_path):
+    test, cal = injected_targets.build(tmp_path, copies=2)
+    from rd_unet.data.hdf5 import open_dataset, read_targets
+    maps, _, _ = injected_targets.backgrounds()
+    with open_dataset(test, need_clean=True) as f, open_dataset(cal) as g:
+        noisy, clean, t = f["noisy"][()], f["clean"][()], read_targets(f)
+        # the background untouched, up to the float32 rounding of noisy and clean
+        bg = np.repeat(maps, 2, axis=0)
+        assert np.all(np.abs(noisy.astype(np.float64) - clean - bg) <= 2 ** -22 * (noisy + clean) + 1e-30)
+        movers = read_targets(g)
+    assert len(movers) >= 6 and 2 * 6 * 2 <= len(t) <= 2 * 6 * 6
+    # no injected target within 6 cells of a recorded mover of its background
+    for row in t:
+        near = movers[movers["map_index"] == row["map_index"] // 2]
+        assert np.all(np.maximum(np.abs(near["doppler_bin"] - row["doppler_bin"]),
+                                 np.abs(near["range_bin"] - row["range_bin"])) > 6)
+
+
+def test_on_recorded_backgrounds_the_unet_beats_the_best_classical_and_keeps_strong_targets(injected):
+    unet, best = injected["methods"]["unet"], injected["methods"][injected["best_classical"]]
+    assert unet["partial_auc"] > best["partial_auc"]
+    assert abs(unet["peak_error_db_median_snr10"]) <= 1.0
+    assert unet["lost_fraction"] < 0.02
+
+
+@pytest.mark.xfail(strict=True, reason="measured: below the best classical method (notch_median3) at Pfa "
+                   "1e-3..6e-3 by up to 0.02 in Pd (partial AUC 0.635 against 0.582); see docs/model-card.md")
+def test_on_recorded_backgrounds_the_unet_dominates_the_best_classical(injected):
+    assert injected["unet_dominates_best_classical"], injected["unet_loses_at_pfa"]

@@ -27,14 +27,15 @@ def load(path=HERE / "rd_maps.npz"):
         return z["maps"].astype(np.float64), z["range_m"], z["velocity_mps"], [str(s) for s in z["source"]]
 
 
-def movers(power, count: int = 3, exclusion: int = 4):
-    """The ``count`` strongest CA-CFAR detections (Pfa 1e-4) off the zero-Doppler ridge,
-    at least ``exclusion`` cells apart: (K, 2) (doppler, range) cells."""
+def movers(power, count: int = 3, exclusion: int = 4, range_bins=RANGE_BINS):
+    """The ``count`` strongest CA-CFAR detections (Pfa 1e-4) off the zero-Doppler ridge
+    within ``range_bins`` (first, past-the-end), at least ``exclusion`` cells apart:
+    (K, 2) (doppler, range) cells."""
     from rd_unet.eval.cfar import cfar_2d
     det, _ = cfar_2d(power, method="ca", pfa=PFA)
     d_bins = power.shape[0]
     allowed = np.abs(np.arange(d_bins) - d_bins // 2)[:, None] > RIDGE_HALF
-    allowed = allowed & (np.arange(power.shape[1]) >= RANGE_BINS[0]) & (np.arange(power.shape[1]) < RANGE_BINS[1])
+    allowed = allowed & (np.arange(power.shape[1]) >= range_bins[0]) & (np.arange(power.shape[1]) < range_bins[1])
     cells = np.argwhere(det & allowed)
     cells = cells[np.argsort(power[det & allowed])[::-1]]
     chosen = []

@@ -159,6 +159,51 @@ class DatasetWriter:
             self.file.close()
 
 
+def write_maps(path, noisy, *, clean=None, targets=None, range_m, velocity_mps, source: str = "",
+               overwrite: bool = False, compression: str = DEFAULT_COMPRESSION) -> Path:
+    """Write maps that no scenario produced (recorded maps, recorded maps with injected
+    targets: rd_unet.sim.inject) as an rd_unet dataset, through ``PATH.partial``.
+
+    ``noisy`` and ``clean`` (N, D, R) linear power; ``targets`` a TARGET_DTYPE table
+    (``map_index`` 0..N-1); ``range_m`` (R,) and ``velocity_mps`` (D,) the axes;
+    ``source`` what the maps are (the ``source`` attribute). The file records no
+    scenario, so ``rd-unet evaluate`` needs ``--calibration`` for it.
+    """
+    path = Path(path)
+    noisy = np.asarray(noisy)
+    if noisy.ndim != 3:
+        raise ValueError(f"{path}: noisy must be (maps, doppler, range), got shape {noisy.shape}")
+    n, d, r = noisy.shape
+    if clean is not None and np.shape(clean) != noisy.shape:
+        raise ValueError(f"{path}: clean has shape {np.shape(clean)}, noisy {noisy.shape}; expected the same")
+    if np.shape(range_m) != (r,) or np.shape(velocity_mps) != (d,):
+        raise ValueError(f"{path}: expected range_m of {r} and velocity_mps of {d} values (the maps are "
+                         f"{d} x {r}), got {np.shape(range_m)} and {np.shape(velocity_mps)}")
+    targets = np.zeros(0, TARGET_DTYPE) if targets is None else np.asarray(targets)
+    if targets.dtype != TARGET_DTYPE:
+        raise ValueError(f"{path}: targets must be a TARGET_DTYPE table (rd_unet.sim.targets)")
+    if len(targets) and not (0 <= targets["map_index"].min() and targets["map_index"].max() < n):
+        raise ValueError(f"{path}: targets' map_index must lie in 0..{n - 1}")
+    if compression not in COMPRESSION:
+        raise ValueError(f"compression: expected one of {', '.join(COMPRESSION)}, got {compression!r}")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path}: already exists; choose another output or pass overwrite")
+    tmp = partial_path(path)
+    with h5py.File(tmp, "w") as f:
+        f.attrs.update({"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "seed": 0, "num_maps": n,
+                        "map_index_offset": 0, "maps_written": n, "package_version": __version__, "shard": "0/1",
+                        "axes": "(map, doppler, range)", "units": "linear power", "compression": compression,
+                        "store_complex": False, "store_noise": False, "source": source})
+        for name, maps in (("noisy", noisy), ("clean", clean)):
+            if maps is not None:
+                f.create_dataset(name, data=np.asarray(maps, np.float32), chunks=(1, d, r), **COMPRESSION[compression])
+        order = np.argsort(targets["map_index"], kind="stable")
+        f.create_dataset("targets", data=targets[order], dtype=TARGET_DTYPE, maxshape=(None,), chunks=(1024,))
+        f.create_dataset("range_m", data=np.asarray(range_m, np.float64)).attrs["units"] = "m"
+        f.create_dataset("velocity_mps", data=np.asarray(velocity_mps, np.float64)).attrs["units"] = "m/s"
+    return commit(tmp, path)
+
+
 def _attr(value):
     if isinstance(value, bytes):
         return value.decode()
