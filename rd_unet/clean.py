@@ -499,6 +499,67 @@ def _clean_mat(job: Job, tmp: Path, ctx: _Context):
     return {"arrays": cleaned}
 
 
+def read_maps(spec, units: str = "power", axes: str | None = None) -> np.ndarray:
+    """Read recorded maps whole, as ``rd-unet clean`` finds them: ``spec`` is a .npy,
+    .npz, HDF5 or .mat file, optionally ``FILE:NAME`` (the array, dataset or variable;
+    without it the one map-shaped array, or an rd_unet dataset's ``noisy``). Returns
+    (N, D, R) float64 linear power; a clear InputError for anything else."""
+    path, selector = _split_selector(str(spec))
+    where = str(path)
+    if not path.is_file():
+        raise InputError(f"{where}: no such file")
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise InputError(f"{where}: unsupported file type {suffix!r}; expected one of {', '.join(SUFFIXES)}")
+    if suffix in (".h5", ".hdf5", ".he5") or (suffix == ".mat" and _is_mat73(path)):
+        with _open_h5(path) as f:
+            name = _pick_h5_dataset(f, selector, where)[0]
+            arr = f[name][()]
+            if arr.dtype.names == ("real", "imag"):            # MATLAB v7.3 complex
+                arr = arr["real"] + 1j * arr["imag"]
+            where = f"{path}:{name}"
+            if suffix == ".mat":                               # MATLAB stores arrays transposed
+                arr = arr.T
+    else:
+        if suffix == ".npy":
+            try:
+                arrays = {None: np.load(path, allow_pickle=False)}
+            except (ValueError, OSError, EOFError) as err:
+                raise InputError(f"{where}: not a readable .npy file ({type(err).__name__}: {err or 'empty file'})") from None
+        elif suffix == ".npz":
+            data, _ = _npz_members(path)
+            with data:
+                arrays = {k: data[k] for k in data.files}
+        else:
+            import scipy.io
+            try:
+                arrays = {k: v for k, v in scipy.io.loadmat(path, squeeze_me=False).items() if not k.startswith("__")}
+            except Exception as err:  # scipy raises several types for broken files
+                raise InputError(f"{where}: not a readable MATLAB file ({type(err).__name__}: {err})") from None
+        if None in arrays:
+            name = None
+        elif selector is not None:
+            if selector not in arrays:
+                raise InputError(f"{where}: no array {selector!r} (found: {', '.join(arrays) or 'none'})")
+            name = selector
+        else:
+            maps = [k for k, a in arrays.items() if isinstance(a, np.ndarray) and _is_map(a)]
+            if len(maps) != 1:
+                raise InputError(f"{where}: " + (f"several arrays hold maps ({', '.join(maps)}); choose one as "
+                                                 f"{where}:NAME" if maps else "no 2-D or 3-D numeric array"))
+            name = maps[0]
+        arr = arrays[name]
+        where = where if name is None else f"{where}:{name}"
+    arr = np.asarray(arr)
+    ax = _axes(arr.ndim, axes, where)
+    stack = arr.transpose([ax.index(c) for c in ("N", "D", "R") if c in ax])
+    stack = stack if "N" in ax else stack[None]
+    if min(stack.shape[1:]) < MIN_MAP_CELLS or stack.shape[0] == 0:
+        raise InputError(f"{where}: expected maps of at least {MIN_MAP_CELLS} x {MIN_MAP_CELLS} cells, got shape "
+                         f"{tuple(arr.shape)}")
+    return to_power(stack, units, where)
+
+
 HANDLERS = {".npy": _clean_npy, ".npz": _clean_npz, ".mat": _clean_mat,
             ".h5": _clean_h5, ".hdf5": _clean_h5, ".he5": _clean_h5}
 

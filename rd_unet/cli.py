@@ -169,6 +169,33 @@ def _cmd_clean(args):
     return 1 if summary["failed"] else 0
 
 
+def _cmd_inject(args):
+    import numpy as np
+
+    from rd_unet.clean import read_maps
+    from rd_unet.recorded import injected_sets
+    from rd_unet.sim.radar import window
+
+    for spec in (args.range_window, args.doppler_window):
+        window(spec, 8)                                    # an unknown window fails here, before any work
+    stacks = [read_maps(x, args.units, args.axes) for x in args.inputs]
+    for x, stack in zip(args.inputs, stacks):
+        if stack.shape[1:] != stacks[0].shape[1:]:
+            raise ValueError(f"{x}: maps of {stack.shape[1]} x {stack.shape[2]}, but {args.inputs[0]} holds "
+                             f"{stacks[0].shape[1]} x {stacks[0].shape[2]}; one set holds one map size")
+    maps = np.concatenate(stacks)
+    d, r = maps.shape[1:]
+    range_m = np.arange(r) * args.range_bin_m
+    velocity_mps = (np.arange(d) - d // 2) * args.velocity_bin_mps
+    out, cal = injected_sets(maps, args.output, args.backgrounds, np.random.default_rng(args.seed), copies=args.copies,
+                             count=tuple(args.targets_per_map), snr_db=tuple(args.snr_db),
+                             range_window=args.range_window, doppler_window=args.doppler_window, range_m=range_m,
+                             velocity_mps=velocity_mps, ridge_half=args.ridge_half,
+                             source="recorded maps from " + ", ".join(args.inputs))
+    print(f"wrote {cal} ({len(maps)} recorded maps of {d} x {r}) and {out} ({len(maps) * args.copies} with targets "
+          f"added); score them with: rd-unet evaluate --data {out} --calibration {cal} --output REPORT_DIR")
+
+
 def _cmd_export(args):
     from rd_unet.model.export import export_onnx
     out = export_onnx(args.model, args.output)
@@ -295,6 +322,29 @@ def build_parser() -> argparse.ArgumentParser:
                    help="largest single .npz/.mat array read whole (.npy and HDF5 are streamed in batches)")
     s.add_argument("--shard", default="0/1", metavar="K/N",
                    help="clean only the K-th of N parts of the file list (e.g. a SLURM array job; K from 0)")
+
+    s = add("inject", _cmd_inject, "Add simulated targets to recorded RD maps: an evaluation set with ground truth "
+                                   "in real clutter (score it with evaluate --calibration).")
+    s.add_argument("inputs", nargs="+", help="recorded maps: files or FILE.h5:/dataset, FILE.npz:name (as clean reads "
+                                             "them); all of one map size")
+    s.add_argument("--output", required=True, help="the evaluation set to write (.h5): copies with targets added")
+    s.add_argument("--backgrounds", required=True,
+                   help="the recorded maps as they are (.h5), for evaluate --calibration; their movers are listed "
+                        "as targets so that calibration leaves them out")
+    s.add_argument("--units", choices=["power", "db", "magnitude", "complex"], default="power")
+    s.add_argument("--axes", default=None, help="axis order of the stored array, e.g. RD, NRD, DRN (default NDR / DR)")
+    s.add_argument("--copies", type=int, default=10, help="copies of each recorded map, each with its own targets")
+    s.add_argument("--targets-per-map", type=int, nargs=2, default=[2, 6], metavar=("LOW", "HIGH"))
+    s.add_argument("--snr-db", type=float, nargs=2, default=[0.0, 25.0], metavar=("LOW", "HIGH"),
+                   help="on-bin peak over the range column's noise floor (median over Doppler / ln 2)")
+    s.add_argument("--range-window", default="hann", help="the window the recording's range FFT used "
+                                                          "(hann, hamming, blackman, rectangular, chebyshev:DB, taylor:DB)")
+    s.add_argument("--doppler-window", default="hann", help="the window the recording's Doppler FFT used")
+    s.add_argument("--ridge-half", type=int, default=5,
+                   help="Doppler bins either side of zero Doppler (bin D/2) where no mover is looked for")
+    s.add_argument("--range-bin-m", type=float, default=1.0, help="range bin size for the files' axes (default: bins)")
+    s.add_argument("--velocity-bin-mps", type=float, default=1.0, help="Doppler bin size (default: bins)")
+    s.add_argument("--seed", type=int, default=0)
 
     s = add("arch", _cmd_arch, "Show a U-Net's shapes level by level, parameters, MACs, receptive field.")
     config_flags(s, UNetConfig, prefix="model.")

@@ -15,7 +15,7 @@ LAYERS = [
     ("rd_unet.data",),
     ("rd_unet.model",),
     ("rd_unet.train", "rd_unet.eval", "rd_unet.clean"),
-    ("rd_unet.demo",),
+    ("rd_unet.demo", "rd_unet.recorded"),
     ("rd_unet.cli",),
     ("rd_unet.__main__",),
 ]

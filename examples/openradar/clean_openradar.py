@@ -30,21 +30,9 @@ def load(path=HERE / "rd_maps.npz"):
 def movers(power, count: int = 3, exclusion: int = 4, range_bins=RANGE_BINS):
     """The ``count`` strongest CA-CFAR detections (Pfa 1e-4) off the zero-Doppler ridge
     within ``range_bins`` (first, past-the-end), at least ``exclusion`` cells apart:
-    (K, 2) (doppler, range) cells."""
-    from rd_unet.eval.cfar import cfar_2d
-    det, _ = cfar_2d(power, method="ca", pfa=PFA)
-    d_bins = power.shape[0]
-    allowed = np.abs(np.arange(d_bins) - d_bins // 2)[:, None] > RIDGE_HALF
-    allowed = allowed & (np.arange(power.shape[1]) >= range_bins[0]) & (np.arange(power.shape[1]) < range_bins[1])
-    cells = np.argwhere(det & allowed)
-    cells = cells[np.argsort(power[det & allowed])[::-1]]
-    chosen = []
-    for d, r in cells:
-        if all(max(abs(d - a), abs(r - b)) > exclusion for a, b in chosen):
-            chosen.append((d, r))
-        if len(chosen) == count:
-            break
-    return np.array(chosen, dtype=int).reshape(-1, 2)
+    (K, 2) (doppler, range) cells (rd_unet.recorded.movers)."""
+    from rd_unet.recorded import movers as strongest
+    return strongest(power, count=count, pfa=PFA, ridge_half=RIDGE_HALF, exclusion=exclusion, range_bins=range_bins)
 
 
 def assess(raw, cleaned):

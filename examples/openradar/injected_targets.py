@@ -29,59 +29,33 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:        # clean_openradar beside this file
     sys.path.insert(0, str(HERE))
+from clean_openradar import RIDGE_HALF, load  # noqa: E402
+
 CROP = slice(8, 116)          # range bins kept (clean_openradar.RANGE_BINS)
 SEED = 4242
 
 
 def backgrounds():
     """(6, D, R') cropped power: the three maps, then their Doppler mirrors; range_m, velocity_mps."""
-    from clean_openradar import load
     raw, range_m, velocity_mps, _ = load()
     # mirror about zero Doppler (bin D/2 of the shifted axis): bin k -> D - k
     mirrored = np.roll(raw[:, ::-1, :], 1, axis=1)
     return np.concatenate([raw, mirrored])[:, :, CROP], range_m[CROP], velocity_mps
 
 
-def mover_table(maps, range_m, velocity_mps):
-    """The recorded movers (the 10 strongest CA-CFAR detections at Pfa 1e-4 off the ridge,
-    4 cells apart) as a target table: calibration masks them, injection avoids them."""
-    from clean_openradar import movers
-    from rd_unet.sim.targets import TARGET_DTYPE
-    rows = []
-    for i, p in enumerate(maps):
-        # movers() skips range bins outside its own window; here the map is already cropped
-        for k, (d, r) in enumerate(movers(p, count=10, range_bins=(0, p.shape[1]))):
-            rows.append((i, k, d, r))
-    t = np.zeros(len(rows), TARGET_DTYPE)
-    for j, (i, k, d, r) in enumerate(rows):
-        t[j]["map_index"], t[j]["target_id"], t[j]["doppler_bin"], t[j]["range_bin"] = i, k, d, r
-        t[j]["range_m"], t[j]["velocity_mps"] = range_m[r], velocity_mps[d]
-        t[j]["snr_db"] = t[j]["realised_snr_db"] = t[j]["peak_snr_db"] = np.nan
-        t[j]["num_scatterers"] = 1
-    return t
-
-
 def build(workdir: Path, copies: int = 40, seed: int = SEED):
-    """Write ``backgrounds.h5`` (calibration) and ``injected.h5`` (test) under ``workdir``."""
-    from rd_unet.data.hdf5 import write_maps
-    from rd_unet.sim.inject import inject_targets
+    """Write ``backgrounds.h5`` (calibration) and ``injected.h5`` (test) under ``workdir``
+    (replacing this script's own earlier ones)."""
+    from rd_unet.recorded import injected_sets
     maps, range_m, velocity_mps = backgrounds()
-    movers = mover_table(maps, range_m, velocity_mps)
-    allowed = np.ones(maps.shape, bool)
-    for t in movers:
-        i, d, r = t["map_index"], t["doppler_bin"], t["range_bin"]
-        allowed[i, max(d - 6, 0):d + 7, max(r - 6, 0):r + 7] = False
-    idx = np.repeat(np.arange(len(maps)), copies)
-    inj = inject_targets(maps[idx], np.random.default_rng(seed), count=(2, 6), snr_db=(0.0, 25.0),
-                         allowed=allowed[idx], range_m=range_m, velocity_mps=velocity_mps)
     workdir.mkdir(parents=True, exist_ok=True)
-    source = "OpenRadar recorded maps (examples/openradar, Apache-2.0), range bins 8-115, and their Doppler mirrors"
-    cal = write_maps(workdir / "backgrounds.h5", maps, targets=movers, range_m=range_m, velocity_mps=velocity_mps,
-                     source=source + "; the targets table lists the recorded movers", overwrite=True)
-    test = write_maps(workdir / "injected.h5", inj.noisy, clean=inj.clean, targets=inj.targets, range_m=range_m,
-                      velocity_mps=velocity_mps, overwrite=True,
-                      source=f"{source}, {copies} copies each with 2-6 injected point targets (seed {seed})")
-    return test, cal
+    test, cal = workdir / "injected.h5", workdir / "backgrounds.h5"
+    for path in (test, cal):
+        path.unlink(missing_ok=True)
+    return injected_sets(maps, test, cal, np.random.default_rng(seed), copies=copies, count=(2, 6), snr_db=(0.0, 25.0),
+                         range_m=range_m, velocity_mps=velocity_mps, ridge_half=RIDGE_HALF,
+                         source="OpenRadar recorded maps (examples/openradar, Apache-2.0), range bins 8-115, and "
+                                "their Doppler mirrors")
 
 
 def injected_figures(model=None, copies: int = 40, workdir=None, progress: bool = False) -> dict:
