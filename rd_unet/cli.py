@@ -103,6 +103,9 @@ def _train_config(args):
         [f"model.{f.name}" for f in __import__("dataclasses").fields(UNetConfig)] + \
         [f"normalization.{f.name}" for f in __import__("dataclasses").fields(NormalizationConfig)]
     overrides = {d: getattr(args, d) for d in dests if getattr(args, d, None) is not None}
+    # normalisation fields given (flags or the file) override an --init checkpoint's, even at their default
+    given = set(base.get("normalization", {})) | {d.split(".", 1)[1] for d in overrides if d.startswith("normalization.")}
+    overrides["init_overrides"] = tuple(sorted(given | set(cfg.init_overrides)))
     try:
         return replace_nested(cfg, **overrides)
     except ValueError as err:

@@ -494,7 +494,10 @@ class TrainConfig(Validated):
     better validation loss. ``init``: start from the weights of this checkpoint (a
     path, or a shipped model's name such as ``default``) to fine-tune it on your own
     data; the model's and the normalisation's configuration then come from that
-    checkpoint. ``resume`` (continue an interrupted run) wins over it.
+    checkpoint, except the training target and passthrough fields the run sets: those
+    named in ``init_overrides`` (the CLI names the flags given, so ``--target-noise 0``
+    sets 0), and any other set off its default. ``resume`` (continue an interrupted
+    run) wins over it.
     """
 
     data: str = spec("", None, "training dataset (.h5)")
@@ -531,6 +534,7 @@ class TrainConfig(Validated):
                                "its architecture and normalisation are kept", "MODEL")
     model: UNetConfig = UNetConfig()
     normalization: NormalizationConfig = NormalizationConfig()
+    init_overrides: tuple[str, ...] = ()
 
 
 # ----------------------------------------------------------------------------- scenarios

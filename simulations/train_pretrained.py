@@ -62,6 +62,7 @@ from rd_unet.config import (ClutterConfig, ClutterSet, NormalizationConfig, Trai
                             replace_nested, to_dict)  # noqa: E402
 from rd_unet.data.generate import generate_dataset  # noqa: E402
 from rd_unet.model.checkpoint import read_checkpoint, save_checkpoint  # noqa: E402
+from rd_unet.model.pretrained import resolve_model  # noqa: E402
 from rd_unet.model.unet import UNet  # noqa: E402
 from rd_unet.train.loop import train  # noqa: E402
 from simulations.evaluate_pretrained import noise_only  # noqa: E402
@@ -300,12 +301,12 @@ def main():
                    help="TrainConfig.peak_weight: extra weight of target-free cells whose input stands above "
                         "--peak-threshold-db (the shipped model's stages: docs/model-card.md)")
     p.add_argument("--peak-threshold-db", type=float, default=7.0)
-    p.add_argument("--target-floor", type=float, default=0.0,
-                   help="noise floors added to the clean target (NormalizationConfig.target_floor; "
-                        "docs/ablation.md for why the shipped model uses 0)")
-    p.add_argument("--target-noise", type=float, default=0.0,
+    p.add_argument("--target-floor", type=float, default=None,
+                   help="noise floors added to the clean target (NormalizationConfig.target_floor; default 0, or "
+                        "the --init checkpoint's; docs/ablation.md for why the shipped model uses 0)")
+    p.add_argument("--target-noise", type=float, default=None,
                    help="fraction of the thermal noise alone added to the target (NormalizationConfig.target_noise; "
-                        "simulates the mixture with its noise maps)")
+                        "default 0, or the --init checkpoint's; simulates the mixture with its noise maps)")
     p.add_argument("--arch", default="unet", help="UNetConfig.arch of a run from scratch (the shipped model: unet)")
     p.add_argument("--depth", type=int, default=4)
     p.add_argument("--base-channels", type=int, default=16)
@@ -317,7 +318,10 @@ def main():
         torch.set_num_threads(args.threads)
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    store_noise = args.target_noise > 0
+    given = {k: v for k, v in (("target_floor", args.target_floor), ("target_noise", args.target_noise)) if v is not None}
+    noise = given.get("target_noise", read_checkpoint(resolve_model(args.init))["normalization"].get("target_noise", 0.0)
+                      if args.init else 0.0)
+    store_noise = noise > 0
     train_file = build_mix(workdir, "train", seed=1000, fraction=1.0, kind=args.mixture, store_noise=store_noise)
     val_file = build_mix(workdir, "val", seed=2000, fraction=0.15, kind=args.mixture, store_noise=store_noise)
     if args.build_only:
@@ -330,8 +334,7 @@ def main():
                       init=args.init or "",
                       model=UNetConfig() if args.init else UNetConfig(arch=args.arch, depth=args.depth,
                                                                       base_channels=args.base_channels),
-                      normalization=NormalizationConfig(target_floor=args.target_floor,
-                                                        target_noise=args.target_noise))
+                      normalization=NormalizationConfig(**given), init_overrides=tuple(sorted(given)))
     t0 = time.time()
     result = train(cfg, progress=True)
     state = read_checkpoint(run / "best.pt")

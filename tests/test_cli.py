@@ -105,3 +105,16 @@ def test_target_noise_needs_a_file_simulated_with_store_noise(tmp_path, capsys):
     assert "p.h5: no 'noise' dataset" in err and "--store-noise" in err and "Traceback" not in err
     assert main(["train", "--data", str(noisy), "--output", str(tmp_path / "r"), "--target-noise", "0.1"] + small) == 0
     assert read_checkpoint(tmp_path / "r" / "last.pt")["normalization"]["target_noise"] == 0.1
+
+
+def test_train_flags_given_override_an_init_checkpoint_even_at_their_default(tmp_path):
+    """``--target-noise 0`` with --init means 0, not the checkpoint's value: the flags given
+    are named in TrainConfig.init_overrides (a flag left out keeps the checkpoint's)."""
+    from rd_unet.cli import _train_config, build_parser
+    args = build_parser().parse_args(["train", "--data", "x.h5", "--init", "default", "--target-noise", "0"])
+    assert _train_config(args).init_overrides == ("target_noise",)
+    args = build_parser().parse_args(["train", "--data", "x.h5", "--init", "default"])
+    assert _train_config(args).init_overrides == ()
+    (tmp_path / "t.toml").write_text("[train]\ninit = 'default'\n[train.normalization]\ntarget_floor = 0.0\n")
+    args = build_parser().parse_args(["train", "--data", "x.h5", "--config", str(tmp_path / "t.toml")])
+    assert _train_config(args).init_overrides == ("target_floor",)

@@ -238,11 +238,16 @@ def _init_from(cfg: TrainConfig) -> tuple[TrainConfig, dict]:
         raise ValueError(f"--init {cfg.init}: its model is {to_dict(model_cfg)}, but the run asks for "
                          f"{to_dict(cfg.model)}; leave the model options out to fine-tune it")
     default = NormalizationConfig()
-    for name in ("target_floor", "target_noise", "passthrough", "passthrough_db", "passthrough_cut_db"):
-        # the training target and the passthrough may be changed in fine-tuning (a value other
-        # than the default; the default keeps the checkpoint's); the input representation
-        # (eps, scale_db) always stays the checkpoint's
-        if getattr(cfg.normalization, name) != getattr(default, name):
+    # the training target and the passthrough may be changed in fine-tuning; the input
+    # representation (eps, scale_db) always stays the checkpoint's
+    settable = ("target_floor", "target_noise", "passthrough", "passthrough_db", "passthrough_cut_db")
+    fixed = sorted(set(cfg.init_overrides) - set(settable))
+    if fixed:
+        raise ValueError(f"--init {cfg.init}: {fixed[0]!r} cannot be changed in fine-tuning (the network was trained "
+                         f"on the checkpoint's input representation); settable: {', '.join(settable)}")
+    for name in settable:
+        # set by the run (named, or off its default: a library caller's config), else the checkpoint's
+        if name in cfg.init_overrides or getattr(cfg.normalization, name) != getattr(default, name):
             norm_cfg = dataclasses.replace(norm_cfg, **{name: getattr(cfg.normalization, name)})
     return dataclasses.replace(cfg, init=str(path), model=model_cfg, normalization=norm_cfg), state
 

@@ -292,6 +292,14 @@ def test_init_fine_tunes_from_a_checkpoint(tiny_dataset, tmp_path):
                           init=str(pt), normalization=norm_cfg), progress=False)
         norm = read_checkpoint(tmp_path / out / "last.pt")["normalization"]
         assert norm["passthrough"] is True and norm["passthrough_cut_db"] == cut, out
+    # a field the run names is set even to its default: the passthrough off, the cut back to 10 dB
+    train(TrainConfig(data=str(tiny_dataset), output=str(tmp_path / "g"), epochs=1, batch_size=8, lr=1e-12,
+                      init=str(pt), init_overrides=("passthrough", "passthrough_cut_db")), progress=False)
+    norm = read_checkpoint(tmp_path / "g" / "last.pt")["normalization"]
+    assert norm["passthrough"] is False and norm["passthrough_cut_db"] == 10.0
+    with pytest.raises(ValueError, match="'eps' cannot be changed in fine-tuning"):
+        train(TrainConfig(data=str(tiny_dataset), output=str(tmp_path / "h"), epochs=1, batch_size=8,
+                          init=str(pt), init_overrides=("eps",)), progress=False)
 
 
 def test_init_rejects_a_conflicting_model_and_a_missing_checkpoint(tiny_dataset, tmp_path):
