@@ -90,20 +90,9 @@ def mixture(kind: str = "full"):
     ]
     if kind == "base":
         return base
-    if kind == "broad":        # the presets' mixture and the randomised one together
-        return mixture("full") + randomized(96, 50)
-    if kind == "broad2":       # and 96 more randomised variants, drawn independently
-        return mixture("broad") + randomized(96, 50, seed=11, tag="random_b")
-    if kind == "broad3":       # and 32 with one window on both axes, half of them rectangular
-        return mixture("broad2") + randomized(32, 100, seed=13, tag="random_w", joint_rectangular=0.5)
-    if kind == "broad4":       # and 32 whose extended targets are spread over several Doppler bins
-        return mixture("broad3") + randomized(32, 100, seed=17, tag="random_m", doppler_spread_targets=True)
-    if kind == "broad5":       # and 32 whose extended targets are larger still: up to 12 x 12 bins
-        return mixture("broad4") + randomized(32, 100, seed=19, tag="random_e", doppler_spread_targets=True,
-                                              extent_bins=((1.0, 12.0), (3.0, 12.0)))
-    if kind == "broad6":       # and 32 whose extended targets are dense plateaus (24-64 scatterers over 4-12 bins)
-        return mixture("broad5") + randomized(32, 100, seed=23, tag="random_p", doppler_spread_targets=True,
-                                              extent_bins=((4.0, 12.0), (4.0, 12.0)), scatterers=(24, 64))
+    if kind in BROAD:
+        parent, variants, _ = BROAD[kind]
+        return mixture(parent) + randomized(**variants)
     if kind == "random":
         return randomized(96, 50) + [
             ("noise_only_default", noise_only(default), 150, 2),
@@ -118,6 +107,26 @@ def mixture(kind: str = "full"):
         ("noise_only_maritime", noise_only(maritime), 150, 2),
     ]
 
+
+# the broad mixtures: each is its parent plus randomised variants (randomized's arguments),
+# described for the model card (broad and broad2 together: two randomised sets of 96)
+BROAD = {
+    "broad": ("full", dict(num_variants=96, maps_per_variant=50), ""),
+    "broad2": ("broad", dict(num_variants=96, maps_per_variant=50, seed=11, tag="random_b"), ""),
+    "broad3": ("broad2", dict(num_variants=32, maps_per_variant=100, seed=13, tag="random_w", joint_rectangular=0.5),
+               ", plus 32 variants of 100 maps with one window on both axes, rectangular in half of them"),
+    "broad4": ("broad3", dict(num_variants=32, maps_per_variant=100, seed=17, tag="random_m",
+                              doppler_spread_targets=True),
+               ", plus 32 variants of 100 maps whose extended targets (40-90 % of the targets) spread over "
+               "2-12 Doppler and 1-4 range bins"),
+    "broad5": ("broad4", dict(num_variants=32, maps_per_variant=100, seed=19, tag="random_e",
+                              doppler_spread_targets=True, extent_bins=((1.0, 12.0), (3.0, 12.0))),
+               ", plus 32 more with extended targets over 1-12 Doppler and 3-12 range bins"),
+    "broad6": ("broad5", dict(num_variants=32, maps_per_variant=100, seed=23, tag="random_p",
+                              doppler_spread_targets=True, extent_bins=((4.0, 12.0), (4.0, 12.0)), scatterers=(24, 64)),
+               ", plus 32 with dense extended targets (24-64 scatterers over 4-12 x 4-12 bins)"),
+}
+MIXTURES = ("base", "full", "random", *BROAD)
 
 WINDOWS = ("hann", "hamming", "blackman", "rectangular", "chebyshev:60", "chebyshev:80", "taylor:35", "taylor:40")
 
@@ -267,16 +276,12 @@ def describe_mixture(kind: str) -> str:
     presets = "preset mixture (" + ", ".join(f"{n} ({k} maps)" for n, _, k, _ in mixture("full")) + ")"
     if kind == "broad":
         return presets + f" and the domain-randomised one (96 variants of 50 maps); {crops_}"
-    more = {
-        "broad3": ", plus 32 variants of 100 maps with one window on both axes, rectangular in half of them",
-        "broad4": ", plus 32 variants of 100 maps whose extended targets (40-90 % of the targets) spread over "
-                  "2-12 Doppler and 1-4 range bins",
-        "broad5": ", plus 32 more with extended targets over 1-12 Doppler and 3-12 range bins",
-        "broad6": ", plus 32 with dense extended targets (24-64 scatterers over 4-12 x 4-12 bins)",
-    }
-    added = list(more)[:list(more).index(kind) + 1] if kind in more else []
+    chain, k = [], kind
+    while k in BROAD and k not in ("broad", "broad2"):
+        chain.append(BROAD[k][2])
+        k = BROAD[k][0]
     return (presets + " and two independently drawn domain-randomised ones (2 x 96 variants of 50 maps)"
-            + "".join(more[k] for k in added) + f"; {crops_}")
+            + "".join(reversed(chain)) + f"; {crops_}")
 
 
 def hardware(device: str) -> str:
@@ -293,7 +298,7 @@ def main():
     p.add_argument("--epochs", type=int, default=200)
     p.add_argument("--patience", type=int, default=6)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    p.add_argument("--mixture", choices=["base", "full", "random", "broad", "broad2", "broad3", "broad4", "broad5", "broad6"], default="full")
+    p.add_argument("--mixture", choices=MIXTURES, default="full")
     p.add_argument("--init", default=None, help="fine-tune from this checkpoint (stage 2)")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--target-weight", type=float, default=0.0)
