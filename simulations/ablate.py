@@ -9,6 +9,11 @@ its own test data. Thresholds are calibrated on 1e6 target-free cells per scenar
 (Pfa down to 1e-5 is supported; the partial AUC is over Pfa 1e-5..1e-2 here, the card's
 over 1e-6..1e-2). Every variant is judged against the best classical method on the
 same maps (docs/metrics.md).
+
+The checkpoints are git-ignored. With ``--keep-missing``, a variant whose checkpoint is
+not on this machine keeps its rows from the existing ``--output`` document (written by
+this script, on the same seed and test sets), so new variants can be added to the record
+without retraining the old ones; the document says which rows were kept.
 """
 from __future__ import annotations
 
@@ -68,14 +73,20 @@ def main():
     p.add_argument("--title", default="Ablation")
     p.add_argument("--describe", action="append", default=[], metavar="NAME=TEXT",
                    help="what a variant is (how it was trained), for the table's legend")
+    p.add_argument("--keep-missing", action="store_true",
+                   help="a variant whose checkpoint is missing keeps its rows from the existing --output")
     args = p.parse_args()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
-    models = {}
+    kept = kept_rows(Path(args.output)) if args.keep_missing and args.output and Path(args.output).is_file() else {}
+    models, missing = {}, {}
     for m in args.model:
         name, sep, path = m.partition("=")
-        if not sep or not name or not Path(path).is_file():
-            p.error(f"--model {m}: expected NAME=CHECKPOINT with an existing checkpoint file")
+        if sep and name and not Path(path).is_file() and name in kept:
+            missing[name] = path
+        elif not sep or not name or not Path(path).is_file():
+            p.error(f"--model {m}: expected NAME=CHECKPOINT with an existing checkpoint file"
+                    + ("" if not args.keep_missing else f" or a variant named in {args.output}"))
         models[name] = path
     described = {}
     for d in args.describe:
@@ -84,20 +95,22 @@ def main():
             p.error(f"--describe {d}: expected NAME=TEXT for one of the --model names ({', '.join(models)})")
         described[name] = text
     results, noise = {}, {}
-    sim = RDSimulator(noise_only(load_scenario("default")))
-    raw = np.stack([sim.simulate(map_rng(args.seed + 11, i)).noisy for i in range(NOISE_MAPS)])
-    for name, path in models.items():
+    measured = {n: path for n, path in models.items() if n not in missing}
+    if measured:
+        sim = RDSimulator(noise_only(load_scenario("default")))
+        raw = np.stack([sim.simulate(map_rng(args.seed + 11, i)).noisy for i in range(NOISE_MAPS)])
+    for name, path in measured.items():
         digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
         noise[name] = noise_figures(path, digest, raw, args.seed + 11, work / name)
         print(name, "noise-only", json.dumps(noise[name]), flush=True)
     for sc_name in args.scenarios:
         sc = scenario(sc_name)
         data = work / f"{sc_name.replace('/', '_')}_test.h5"
-        if not data.exists():
+        if measured and not data.exists():
             generate_dataset(sc, data, num_maps=args.maps, seed=args.seed, workers=2, progress=False)
         cells = sc.radar.chirps_per_frame * sc.radar.samples_per_chirp
         cfg = EvalConfig(num_panels=0, calibration_maps=int(np.ceil(CALIBRATION_CELLS / cells)))
-        for name, path in models.items():
+        for name, path in measured.items():
             out = work / name / sc_name.replace("/", "_")
             cached = out / "report.json"
             digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
@@ -107,7 +120,7 @@ def main():
             results[(name, sc_name)] = summarise(report)
             print(name, sc_name, json.dumps({k: results[(name, sc_name)]["methods"]["unet"][k]
                                              for k in ("partial_auc", "erased_fraction")}), flush=True)
-    text = table(results, models, args, described, noise)
+    text = table(results, models, args, described, noise, {n: kept[n] for n in missing})
     if args.output:
         Path(args.output).write_text(text)
         print(f"wrote {args.output}")
@@ -115,8 +128,23 @@ def main():
         print(text)
 
 
-def table(results, models, args, described=None, noise=None) -> str:
-    described, noise = described or {}, noise or {}
+def kept_rows(path: Path) -> dict:
+    """{variant: {"summary": line, scenario: line}} from a document this script wrote."""
+    rows, section = {}, None
+    for line in path.read_text().splitlines():
+        if line.startswith("| variant |"):
+            section = "scenario" if line.startswith("| variant | scenario |") else "summary"
+            continue
+        if not line.startswith("| ") or line.startswith("|---") or section is None:
+            continue
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        key = "summary" if section == "summary" else cells[1]
+        rows.setdefault(cells[0], {})[key] = line
+    return rows
+
+
+def table(results, models, args, described=None, noise=None, kept=None) -> str:
+    described, noise, kept = described or {}, noise or {}, kept or {}
     lines = [f"# {args.title}", "",
              f"Written by `simulations/ablate.py` ({args.maps} test maps per scenario, seed {args.seed}; "
              "thresholds from 1e6 target-free calibration cells, partial AUC over Pfa 1e-5..1e-2). Each "
@@ -124,12 +152,18 @@ def table(results, models, args, described=None, noise=None) -> str:
              f"columns are measured on {NOISE_MAPS} maps of the default radar without targets or clutter: "
              "the output's tail ratio (1e-4 quantile over the median) minus the input's, which the shipped "
              "model may not exceed by more than 0.1 dB (issue 6; tests/test_pretrained.py), and its 1e-4 power quantile "
-             "against the input's (issue 15).", "",
+             "against the input's (issue 15)."
+             + (f" The rows of {', '.join(kept)} are kept from the previous version of this document "
+                "(their checkpoints were not on the machine that wrote this one; same script, seed and test sets)."
+                if kept else ""), "",
              "| variant | how it was trained | mean partial AUC (best classical) | partial AUC above the best "
              "classical | dominates it | mean erased | mean peak error, SNR >= 10 dB (dB) "
              "| noise-only tail, output - input (dB) | noise-only 1e-4 quantile out / in (dB) |",
              "|---|---|---|---|---|---|---|---|---|"]
     for name in models:
+        if name in kept:
+            lines.append(kept[name]["summary"])
+            continue
         rs = [results[(name, sc)] for sc in args.scenarios]
         u = [r["methods"]["unet"] for r in rs]
         b = [r["methods"][r["best_classical"]] for r in rs]
@@ -147,6 +181,12 @@ def table(results, models, args, described=None, noise=None) -> str:
              "|---|---|---|---|---|---|---|---|"]
     for sc_name in args.scenarios:
         for name in models:
+            if name in kept:
+                if sc_name not in kept[name]:
+                    raise SystemExit(f"{args.output} has no {sc_name} row for {name}, whose checkpoint "
+                                     f"{models[name]} is missing: train it again or leave --keep-missing out")
+                lines.append(kept[name][sc_name])
+                continue
             r = results[(name, sc_name)]
             u, best = r["methods"]["unet"], r["best_classical"]
             b = r["methods"][best]
