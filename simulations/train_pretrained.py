@@ -2,7 +2,7 @@
 
     python simulations/train_pretrained.py --workdir data/pretrained [--time-limit-min 80]
 
-The shipped model was trained on the CPU in eleven stages; docs/model-card.md lists them
+The shipped model was trained on the CPU in twelve stages; docs/model-card.md lists them
 and its "Reproduce" section the commands, written from the training record:
 
     python simulations/train_pretrained.py --mixture base --time-limit-min 42 \
@@ -26,9 +26,12 @@ and its "Reproduce" section the commands, written from the training record:
     python simulations/train_pretrained.py --mixture broad6 --init data/pretrained/stage9.pt \
         --lr 2e-4 --target-noise 0.01 --peak-weight 3 --time-limit-min 17 --output data/pretrained/stage10.pt
     python simulations/train_pretrained.py --mixture broad6 --init data/pretrained/stage10.pt \
-        --lr 1.5e-4 --target-noise 0.01 --peak-weight 3 --time-limit-min 40
+        --lr 1.5e-4 --target-noise 0.01 --peak-weight 3 --time-limit-min 40 --output data/pretrained/stage11.pt
+    python simulations/train_pretrained.py --mixture broad6 --init data/pretrained/stage11.pt \
+        --lr 1.5e-4 --target-noise 0.03 --peak-weight 3 --time-limit-min 21
 
-(stage 4 ran on a 70-minute schedule and was stopped by hand after 5 of its 8 epochs).
+(stage 4 ran on a 70-minute schedule and was stopped by hand after 5 of its 8 epochs; the
+time limit is checked after each epoch, so stage 12 ran its one epoch, 43 minutes).
 
 With a GPU, one run on the broad mixture for as long as it improves is simpler.
 

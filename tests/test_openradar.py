@@ -38,7 +38,7 @@ def test_the_floor_away_from_the_movers_does_not_rise(assessed):
 
 @pytest.mark.xfail(strict=True, reason="the shipped model still erases a real mover and shrinks "
                    "others (measured: 1 of the 8 lost by CA-CFAR after cleaning, the -0.99 m/s mover of simple_frame_1 "
-                   "at -32 dB; four kept ones lose 4-14 dB, among them the -0.58 m/s person of frame.txt at -14 dB); "
+                   "at -29 dB; four kept ones lose 4-19 dB, among them the -0.58 m/s person of frame.txt at -19 dB); "
                    "see docs/model-card.md")
 def test_movers_stay_detected_with_their_peak_within_3_db(assessed):
     for name, a in zip(*assessed):
@@ -79,7 +79,7 @@ def test_on_recorded_backgrounds_the_unet_beats_the_best_classical_and_keeps_str
     assert unet["lost_fraction"] < 0.02
 
 
-@pytest.mark.xfail(strict=True, reason="measured: below the best classical method (notch_median3) at Pfa "
-                   "1e-3..6e-3 by up to 0.02 in Pd (partial AUC 0.635 against 0.582); see docs/model-card.md")
 def test_on_recorded_backgrounds_the_unet_dominates_the_best_classical(injected):
+    # 0.6 fell below notch_median3 at 1e-3..6e-3; 0.7 (target noise 0.03) does not
     assert injected["unet_dominates_best_classical"], injected["unet_loses_at_pfa"]
+    assert not injected["unet_loses_at_pfa"]
