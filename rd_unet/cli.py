@@ -181,6 +181,9 @@ def _cmd_inject(args):
 
     for spec in (args.range_window, args.doppler_window):
         window(spec, 8)                                    # an unknown window fails here, before any work
+    for flag, size in (("--range-bin-m", args.range_bin_m), ("--velocity-bin-mps", args.velocity_bin_mps)):
+        if not size > 0:
+            raise ValueError(f"{flag}: expected a bin size > 0, got {size:g}")
     stacks = [read_maps(x, args.units, args.axes) for x in args.inputs]
     for x, stack in zip(args.inputs, stacks):
         if stack.shape[1:] != stacks[0].shape[1:]:

@@ -106,4 +106,6 @@ def test_inject_cli_rejects_mixed_sizes_and_unknown_windows(tmp_path, capsys):
     assert "one set holds one map size" in capsys.readouterr().err
     assert main(base + [str(tmp_path / "a.npy"), "--range-window", "kaiser"]) == 2
     assert "unknown window 'kaiser'" in capsys.readouterr().err
+    assert main(base + [str(tmp_path / "a.npy"), "--range-bin-m", "-0.5"]) == 2
+    assert "--range-bin-m: expected a bin size > 0, got -0.5" in capsys.readouterr().err
     assert not (tmp_path / "o.h5").exists() and not (tmp_path / "g.h5").exists()

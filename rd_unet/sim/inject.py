@@ -75,6 +75,7 @@ def inject_targets(background, rng: np.random.Generator, *, count=(2, 6), snr_db
         The windows the recording was processed with (rd_unet.sim.radar.window).
     allowed : bool array (D, R) or (N, D, R), optional
         Cells a target may sit in (e.g. away from the recording's own movers); default all.
+        Range columns whose floor is zero (zero padding) are never used: no SNR is defined there.
     separation_bins : int
         Targets of a map are at least this many bins apart in Doppler or in range.
     range_m, velocity_mps : arrays (R,), (D,), optional
@@ -101,6 +102,8 @@ def inject_targets(background, rng: np.random.Generator, *, count=(2, 6), snr_db
         if values is not None and np.shape(values) != (length,):
             raise ValueError(f"{axis}: expected {length} values (one per bin), got shape {np.shape(values)}")
     floor = column_floor(background.astype(np.float64))[:, 0]                          # (N, R)
+    # a column whose floor is zero (zero padding, a blanked range gate) has no SNR to set
+    allowed = allowed & (floor > 0)[:, None, :]
     clean = np.zeros((n, d, r))
     rows = []
     for i in range(n):
@@ -117,7 +120,8 @@ def inject_targets(background, rng: np.random.Generator, *, count=(2, 6), snr_db
             placed.append((int(cell[0]), int(cell[1]), f_d, f_r, snr))
         if len(placed) < want:
             raise ValueError(f"background map {i}: room for {len(placed)} targets {separation_bins} bins apart in "
-                             f"the allowed cells, {want} asked; allow more cells or lower count/separation_bins")
+                             f"the allowed cells (range columns whose noise floor is zero left out), {want} asked; "
+                             "allow more cells or lower count/separation_bins")
         for k, (db, rb, f_d, f_r, snr) in enumerate(placed):
             peak = floor[i, rb] * 10.0 ** (snr / 10.0)
             clean[i] += peak * np.outer(window_response(doppler_window, d, f_d), window_response(range_window, r, f_r))

@@ -138,3 +138,17 @@ def test_an_injected_set_is_evaluated_with_held_out_backgrounds(tmp_path):
     raw = report["methods"]["raw"]
     assert raw["pd_at_pfa"]["1e-2"] > 0.95
     assert abs(raw["peak_error_db_median"]) < 1.5          # the raw map holds the target plus noise
+
+
+def test_zero_padded_columns_get_no_target():
+    """Range columns of zeros (zero padding) have no floor to set an SNR over: targets go
+    elsewhere, every table SNR is finite, and a map with nothing but such columns is refused."""
+    rng = np.random.default_rng(3)
+    bg = rng.exponential(1.0, (3, 32, 48))
+    bg[:, :, :20] = 0.0
+    inj = inject_targets(bg, np.random.default_rng(4), count=(3, 3), separation_bins=4)
+    assert len(inj.targets) == 9
+    assert np.all(inj.targets["range_bin"] >= 20)
+    assert np.all(np.isfinite(inj.targets["peak_snr_db"]))
+    with pytest.raises(ValueError, match="noise floor is zero left out"):
+        inject_targets(np.zeros((1, 16, 16)), np.random.default_rng(0), count=(1, 1))
