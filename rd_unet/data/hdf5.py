@@ -189,6 +189,16 @@ def write_maps(path, noisy, *, clean=None, targets=None, range_m, velocity_mps, 
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path}: already exists; choose another output or pass overwrite")
     tmp = partial_path(path)
+    try:
+        _write_maps_file(tmp, noisy, clean, targets, range_m, velocity_mps, source, compression)
+    except BaseException:
+        tmp.unlink(missing_ok=True)                  # nothing half-written is left behind
+        raise
+    return commit(tmp, path)
+
+
+def _write_maps_file(tmp, noisy, clean, targets, range_m, velocity_mps, source, compression):
+    n, d, r = noisy.shape
     with h5py.File(tmp, "w") as f:
         f.attrs.update({"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "seed": 0, "num_maps": n,
                         "map_index_offset": 0, "maps_written": n, "package_version": __version__, "shard": "0/1",
@@ -201,7 +211,6 @@ def write_maps(path, noisy, *, clean=None, targets=None, range_m, velocity_mps, 
         f.create_dataset("targets", data=targets[order], dtype=TARGET_DTYPE, maxshape=(None,), chunks=(1024,))
         f.create_dataset("range_m", data=np.asarray(range_m, np.float64)).attrs["units"] = "m"
         f.create_dataset("velocity_mps", data=np.asarray(velocity_mps, np.float64)).attrs["units"] = "m/s"
-    return commit(tmp, path)
 
 
 def _attr(value):

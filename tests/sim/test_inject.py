@@ -119,6 +119,9 @@ def test_write_maps_round_trips_and_never_overwrites(tmp_path):
     with pytest.raises(ValueError, match="expected range_m of 64 and velocity_mps of 32 values"):
         write_maps(tmp_path / "other.h5", bg, range_m=r[:10], velocity_mps=v)
     assert not (tmp_path / "other.h5").exists()
+    with pytest.raises(ValueError):                    # fails after 'noisy' is written: nothing is left
+        write_maps(tmp_path / "broken.h5", bg, clean=np.full(bg.shape, "x"), range_m=r, velocity_mps=v)
+    assert not (tmp_path / "broken.h5").exists() and not list(tmp_path.glob("*.partial"))
 
 
 def test_an_injected_set_is_evaluated_with_held_out_backgrounds(tmp_path):
