@@ -141,7 +141,7 @@ def _cmd_evaluate(args):
     except ValueError as err:
         raise ValueError(flag_error(err)) from None
     report = evaluate(args.data, args.model, args.output, cfg, progress=not args.quiet,
-                      passthrough=args.passthrough)
+                      passthrough=args.passthrough, flip_average=args.flip_average)
     print(f"wrote {Path(args.output) / 'report.md'} and report.json")
     _print_headline(report)
 
@@ -168,7 +168,7 @@ def _cmd_clean(args):
     summary = clean_files(args.inputs, args.output, model=args.model, units=args.units, axes=args.axes,
                           batch_size=args.batch_size, device=args.device, overwrite=args.overwrite,
                           progress=not args.quiet, max_memory_mb=args.max_memory, shard=args.shard,
-                          passthrough=args.passthrough)
+                          passthrough=args.passthrough, flip_average=args.flip_average)
     return 1 if summary["failed"] else 0
 
 
@@ -310,6 +310,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep the input's power at the cells the network calls signal and kept (--passthrough), or "
                         "output the network's estimate alone (--no-passthrough); default: as the model's checkpoint "
                         "says (the shipped model: alone). docs/normalisation.md measures both")
+    s.add_argument("--flip-average", action=argparse.BooleanOptionalAction, default=None,
+                   help="average the network's output over the four flips of each map (--flip-average; test-time "
+                        "augmentation, four passes) or run it once (--no-flip-average); default: as the model's "
+                        "checkpoint says (the shipped model: on). docs/normalisation.md measures both")
 
     s = add("clean", _cmd_clean, "Denoise recorded RD maps (HDF5, .npy, .npz, .mat) file to file.")
     s.add_argument("inputs", nargs="+", help="files, FILE.h5:/group/dataset, FILE.npz:name, directories or globs")
@@ -323,6 +327,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep the input's power at the cells the network calls signal and kept (--passthrough), or "
                         "output the network's estimate alone (--no-passthrough); default: as the model's checkpoint "
                         "says (the shipped model: alone). docs/normalisation.md measures both")
+    s.add_argument("--flip-average", action=argparse.BooleanOptionalAction, default=None,
+                   help="average the network's output over the four flips of each map (--flip-average; test-time "
+                        "augmentation, four passes) or run it once (--no-flip-average); default: as the model's "
+                        "checkpoint says (the shipped model: on). docs/normalisation.md measures both")
     s.add_argument("--overwrite", action="store_true", help="redo outputs that already exist")
     s.add_argument("--max-memory", type=float, default=2048.0, metavar="MB",
                    help="largest single .npz/.mat array read whole (.npy and HDF5 are streamed in batches)")

@@ -445,6 +445,12 @@ class NormalizationConfig(Validated):
                                  metavar="DB")
     passthrough_cut_db: float = spec(10.0, Range(0.0, 100.0), "cells whose estimate is more than this below the "
                                      "input (removed clutter) are not passed through (dB)", metavar="DB")
+    # inference only: the network's output (log domain) averaged over the four flips of
+    # the map (Doppler, range, both, none), each flipped back: test-time augmentation with
+    # the symmetries the training augmented with (rd_unet.train.loop._augment), four
+    # passes instead of one (docs/normalisation.md, "Flip averaging")
+    flip_average: bool = spec(False, None, "average the network's output over the four flips of the map "
+                              "(test-time augmentation; four passes)")
 
 
 ARCHITECTURES = ("unet", "unet-valid", "residual-unet", "attention-unet", "resnet-unet")

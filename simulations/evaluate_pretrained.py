@@ -449,6 +449,13 @@ def model_card(results: dict, model: Path, maps: int, seed: int = 9000, noise_ma
          "estimate alone; docs/normalisation.md and the ablation measure both." if norm.get("passthrough") else
          "The output is the network's estimate alone: no passthrough (`--passthrough` would give the cells the network "
          "keeps the input's measured power; docs/normalisation.md measures what that costs)."), "",
+        ("**Flip averaging** (inference only, on): the network runs on the map and on its three flips (Doppler, "
+         "range, both); each output is flipped back and the four are averaged in the normalised (log-power) "
+         "domain, four passes instead of one. The training augmented with the same flips, so the four are "
+         "estimates of one answer whose errors partly average out. `--no-flip-average` (clean, evaluate) runs "
+         "the network once; docs/normalisation.md and the ablation measure both." if norm.get("flip_average") else
+         "The network runs once per map (`--flip-average` would average it over the map's four flips; "
+         "docs/normalisation.md measures that)."), "",
         "## Training data and training", "",
         "Simulated maps only, cut into 64 x 128 crops (one per 64 x 128 of a map's area), mixed and "
         "shuffled; validation is a separate draw (seed 2000) at 15 % of the size. Every stage ran "
@@ -557,8 +564,12 @@ def model_card(results: dict, model: Path, maps: int, seed: int = 9000, noise_ma
         "## Reproduce", "",
         "```",
     ]
+    # the inference-only settings the shipped checkpoint carries (its weights are the last stage's)
+    inference = {**({name: norm[name] for name in ("passthrough", "passthrough_db", "passthrough_cut_db")}
+                    if norm.get("passthrough") else {}),
+                 **({"flip_average": True} if norm.get("flip_average") else {})}
     for k, st in enumerate(reversed(stages), start=1):
-        out = "" if k == len(stages) and not norm.get("passthrough") else f" --output data/pretrained/stage{k}.pt"
+        out = "" if k == len(stages) and not inference else f" --output data/pretrained/stage{k}.pt"
         init = f" --init data/pretrained/stage{k - 1}.pt" if k > 1 else ""
         arch = (f" --arch {st['arch']} --depth {st['depth']} --base-channels {st['base_channels']}"
                 if "arch" in st and not init else "")
@@ -569,10 +580,10 @@ def model_card(results: dict, model: Path, maps: int, seed: int = 9000, noise_ma
                      + (f" --peak-weight {st['peak_weight']:g} --peak-threshold-db {st.get('peak_threshold_db', 7.0):g}"
                         if st.get("peak_weight") else "")
                      + f" --time-limit-min {st.get('time_limit_min') or round(st.get('train_minutes', 60)):g}{out}")
-    if norm.get("passthrough"):       # set on the last stage's weights, unchanged (docs/normalisation.md)
+    if inference:       # inference settings on the last stage's weights, unchanged (docs/normalisation.md)
+        settings = ", ".join(f"{k}={v!r}" if isinstance(v, bool) else f"{k}={v:g}" for k, v in inference.items())
         lines.append(f"python -c \"from rd_unet.model.checkpoint import with_normalization as w; "
-                     f"w('data/pretrained/stage{len(stages)}.pt', 'data/pretrained/default.pt', passthrough=True, "
-                     f"passthrough_db={norm['passthrough_db']:g}, passthrough_cut_db={norm['passthrough_cut_db']:g})\"")
+                     f"w('data/pretrained/stage{len(stages)}.pt', 'data/pretrained/default.pt', {settings})\"")
     lines += [
         "python simulations/evaluate_pretrained.py --workdir data/pretrained/eval --card docs/model-card.md "
         "--images docs/images", "```",

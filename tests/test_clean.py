@@ -265,3 +265,33 @@ def test_passthrough_travels_in_the_model_and_the_flags_turn_it_off_and_on(tmp_p
     assert (on["rd_unet_passthrough"], on["rd_unet_passthrough_db"]) == (True, -1.0)
     assert off["rd_unet_passthrough"] is False
     assert json.loads((tmp_path / "on2" / "x.npy.rd_unet.json").read_text())["rd_unet_passthrough"] is True
+
+
+def test_flip_average_travels_in_the_model_and_the_flags_turn_it_off_and_on(tmp_path):
+    """A model saved with flip_average cleans a flipped map into the flipped cleaned map
+    (a U-Net with random weights does not: ``--no-flip-average``); ``--flip-average``
+    turns it on for a model saved without it. The sidecar records which."""
+    import torch
+    from rd_unet.config import UNetConfig
+    from rd_unet.model.checkpoint import save_checkpoint
+    from rd_unet.model.unet import UNet
+    cfg = UNetConfig(depth=2, base_channels=4, residual=False)
+    torch.manual_seed(3)
+    net = UNet(cfg)
+    p = maps((2, 16, 20))
+    np.save(tmp_path / "x.npy", p)
+    np.save(tmp_path / "f.npy", p[:, ::-1, ::-1])                # both axes flipped
+    runs = {"on": ("flip.pt", True, []), "off": ("flip.pt", True, ["--no-flip-average"]),
+            "on2": ("plain.pt", False, ["--flip-average"])}
+    for name, (ckpt, stored, flags) in runs.items():
+        if not (tmp_path / ckpt).exists():
+            save_checkpoint(tmp_path / ckpt, model=net, model_config=cfg,
+                            normalization=NormalizationConfig(flip_average=stored))
+        assert main(["clean", str(tmp_path / "x.npy"), str(tmp_path / "f.npy"), "--output", str(tmp_path / name),
+                     "--model", str(tmp_path / ckpt), *flags, "--quiet"]) == 0
+    for name, equivariant in (("on", True), ("off", False), ("on2", True)):
+        out, out_f = np.load(tmp_path / name / "x.npy"), np.load(tmp_path / name / "f.npy")
+        assert np.allclose(out_f, out[:, ::-1, ::-1], rtol=1e-4) == equivariant, name
+        sidecar = json.loads((tmp_path / name / "x.npy.rd_unet.json").read_text())
+        assert sidecar["rd_unet_flip_average"] is equivariant
+    np.testing.assert_allclose(np.load(tmp_path / "on2" / "x.npy"), np.load(tmp_path / "on" / "x.npy"), rtol=1e-6)

@@ -32,13 +32,16 @@ def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
     return torch.device(name)
 
 
-def load_denoiser(model=None, device="auto", passthrough: bool | None = None) -> tuple[Denoiser, torch.device, str]:
+def load_denoiser(model=None, device="auto", passthrough: bool | None = None,
+                  flip_average: bool | None = None) -> tuple[Denoiser, torch.device, str]:
     """(denoiser, device, checkpoint path) from a path, a shipped model's name, a Denoiser, or None (default).
 
     ``passthrough``: None keeps the checkpoint's (NormalizationConfig.passthrough); False
     gives the network's estimate alone, True the input's power where the estimate stands
-    ``passthrough_db`` above the noise floor (a Denoiser passed in is left as it is: the
-    setting goes to a shallow copy sharing its weights).
+    ``passthrough_db`` above the noise floor. ``flip_average``: None keeps the
+    checkpoint's; True averages the network's output over the four flips of the map,
+    False runs it once. A Denoiser passed in is left as it is: a changed setting goes to a
+    shallow copy sharing its weights.
     """
     dev = pick_device(device)
     if isinstance(model, Denoiser):
@@ -46,9 +49,11 @@ def load_denoiser(model=None, device="auto", passthrough: bool | None = None) ->
     else:
         path = str(resolve_model(model))
         denoiser = load_model(path, dev)
-    if passthrough is not None and passthrough != denoiser.normalization.passthrough:
+    changes = {k: bool(v) for k, v in (("passthrough", passthrough), ("flip_average", flip_average))
+               if v is not None and bool(v) != getattr(denoiser.normalization, k)}
+    if changes:
         denoiser = copy.copy(denoiser)
-        denoiser.normalization = dataclasses.replace(denoiser.normalization, passthrough=bool(passthrough))
+        denoiser.normalization = dataclasses.replace(denoiser.normalization, **changes)
     return denoiser, dev, path
 
 

@@ -185,6 +185,17 @@ class Denoiser(nn.Module):
             raise ValueError("this model has no mask head (train with --mask-head)")
         return self.outputs(power, logits=logits)[1]
 
+    def network(self, x: torch.Tensor) -> torch.Tensor:
+        """The U-Net on the normalised map, in float32; with ``flip_average`` the mean of its
+        outputs over the four flips of the map, each flipped back (every channel: the
+        map and, with a mask head, its logits)."""
+        if not self.normalization.flip_average:
+            return self.unet(x).float()
+        y = torch.zeros((), device=x.device)
+        for dims in ((), (-2,), (-1,), (-2, -1)):
+            y = y + (self.unet(x.flip(dims)).float().flip(dims) if dims else self.unet(x).float())
+        return y / 4
+
     def outputs(self, power: torch.Tensor, logits: bool = False):
         """(cleaned power, target probability or None), from one pass of the network."""
         floor = noise_floor(power)                                   # (B, 1, 1, 1)
@@ -194,7 +205,7 @@ class Denoiser(nn.Module):
         # and the cell itself passes through unchanged (rd_unet.clean reports such cells)
         limit = EXTREME_DB / self.normalization.scale_db
         extreme = x > limit
-        y = self.unet(torch.where(extreme, to_network(floor, floor, self.normalization), x)).float()
+        y = self.network(torch.where(extreme, to_network(floor, floor, self.normalization), x))
         clean = from_network(y[:, :1], floor, self.normalization)
         if self.pedestal:
             clean = clean + self.normalization.eps * floor

@@ -238,9 +238,9 @@ def _init_from(cfg: TrainConfig) -> tuple[TrainConfig, dict]:
         raise ValueError(f"--init {cfg.init}: its model is {to_dict(model_cfg)}, but the run asks for "
                          f"{to_dict(cfg.model)}; leave the model options out to fine-tune it")
     default = NormalizationConfig()
-    # the training target and the passthrough may be changed in fine-tuning; the input
+    # the training target and the inference settings may be changed in fine-tuning; the input
     # representation (eps, scale_db) always stays the checkpoint's
-    settable = ("target_floor", "target_noise", "passthrough", "passthrough_db", "passthrough_cut_db")
+    settable = ("target_floor", "target_noise", "passthrough", "passthrough_db", "passthrough_cut_db", "flip_average")
     fixed = sorted(set(cfg.init_overrides) - set(settable))
     if fixed:
         raise ValueError(f"--init {cfg.init}: {fixed[0]!r} cannot be changed in fine-tuning (the network was trained "

@@ -152,3 +152,51 @@ def test_passthrough_keeps_the_input_power_where_the_network_calls_signal():
     from rd_unet.model.inference import load_denoiser
     on, _, _ = load_denoiser(model, "cpu", passthrough=True)
     assert on.normalization.passthrough and not model.normalization.passthrough and on.unet is model.unet
+
+
+class _Conv(torch.nn.Module):
+    """A stand-in network: one 3 x 5 convolution with zero 'same' padding."""
+
+    def __init__(self, kernel):
+        super().__init__()
+        self.kernel = kernel
+        self.config = UNetConfig(depth=1, base_channels=2)
+
+    def forward(self, x):
+        return torch.nn.functional.conv2d(x, self.kernel, padding=(1, 2))
+
+
+def test_flip_average_equals_the_convolution_with_the_flip_symmetrised_kernel():
+    """NormalizationConfig.flip_average on a linear network: averaging the outputs over the
+    four flips of the map, each flipped back, is the convolution whose kernel is the mean of
+    the kernel's four flips (zero padding is symmetric), computed here directly."""
+    g = torch.Generator().manual_seed(5)
+    kernel = torch.rand((1, 1, 3, 5), generator=g, dtype=torch.float64)
+    x = torch.randn((2, 1, 12, 17), generator=g, dtype=torch.float64)
+    sym = (kernel + kernel.flip(-2) + kernel.flip(-1) + kernel.flip((-2, -1))) / 4
+    model = Denoiser(_Conv(kernel), NormalizationConfig(flip_average=True))
+    expect = torch.nn.functional.conv2d(x, sym, padding=(1, 2))
+    np.testing.assert_allclose(model.network(x).numpy(), expect.numpy(), rtol=1e-6, atol=1e-6)
+    model.normalization = NormalizationConfig()
+    plain = torch.nn.functional.conv2d(x, kernel, padding=(1, 2))
+    np.testing.assert_allclose(model.network(x).numpy(), plain.numpy(), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("mask_head", [False, True])
+def test_flip_average_makes_the_denoiser_flip_equivariant(mask_head):
+    """A U-Net with random weights (not residual: that one starts as the identity) is not
+    flip-equivariant (cleaning a flipped map is not the flipped cleaned map); with
+    flip_average it is, in power and in the mask, at an odd map size (the U-Net pads it)."""
+    torch.manual_seed(0)
+    unet = UNet(UNetConfig(depth=2, base_channels=4, mask_head=mask_head, residual=False)).eval()
+    p = torch.from_numpy(np.random.default_rng(1).exponential(1.0, (2, 1, 19, 37))).float()
+    for flip_average, equivariant in ((False, False), (True, True)):
+        model = Denoiser(unet, NormalizationConfig(flip_average=flip_average)).eval()
+        with torch.no_grad():
+            out, mask = model.outputs(p)
+            for dims in ((-2,), (-1,), (-2, -1)):
+                out_f, mask_f = model.outputs(p.flip(dims))
+                same = torch.allclose(out_f, out.flip(dims), rtol=1e-4, atol=1e-6)
+                assert same == equivariant, (flip_average, dims)
+                if mask_head:
+                    assert torch.allclose(mask_f, mask.flip(dims), rtol=1e-4, atol=1e-6) == equivariant

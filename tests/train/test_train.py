@@ -51,6 +51,10 @@ def test_checkpoint_round_trip_weights_only(tiny_dataset, tmp_path):
     del state["normalization"]["passthrough"], state["normalization"]["passthrough_db"]
     torch.save(state, tmp_path / "old06.pt")
     assert load_model(tmp_path / "old06.pt").normalization.passthrough is False
+    # nor, before 0.8, flip averaging: such a model runs the network once
+    del state["normalization"]["flip_average"]
+    torch.save(state, tmp_path / "old07.pt")
+    assert load_model(tmp_path / "old07.pt").normalization.flip_average is False
 
 
 def test_with_normalization_changes_the_passthrough_and_nothing_else(tiny_dataset, tmp_path):
