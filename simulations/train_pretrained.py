@@ -28,7 +28,13 @@ and its "Reproduce" section the commands, written from the training record:
     python simulations/train_pretrained.py --mixture broad6 --init data/pretrained/stage10.pt \
         --lr 1.5e-4 --target-noise 0.01 --peak-weight 3 --time-limit-min 40 --output data/pretrained/stage11.pt
     python simulations/train_pretrained.py --mixture broad6 --init data/pretrained/stage11.pt \
-        --lr 1.5e-4 --target-noise 0.03 --peak-weight 3 --time-limit-min 21
+        --lr 1.5e-4 --target-noise 0.03 --peak-weight 3 --time-limit-min 21 --output data/pretrained/stage12.pt
+
+and 0.8 ships stage 12's weights with flip averaging on (inference only, no training; the
+result copied to rd_unet/pretrained/default.pt):
+
+    python -c "from rd_unet.model.checkpoint import with_normalization as w; \
+        w('data/pretrained/stage12.pt', 'data/pretrained/default.pt', flip_average=True)"
 
 (stage 4 ran on a 70-minute schedule and was stopped by hand after 5 of its 8 epochs; the
 time limit is checked after each epoch, so stage 12 ran its one epoch, 43 minutes).
