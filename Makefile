@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/train.py
 	$(PY) benchmarks/clean.py
 	$(PY) benchmarks/cfar.py
+	$(PY) benchmarks/flip_average.py
 
 clean-venv:
 	rm -rf $(VENV)
