@@ -8,7 +8,7 @@ import scipy.io
 from rd_unet.clean import InputError, read_maps
 from rd_unet.cli import main
 from rd_unet.data.hdf5 import open_dataset, read_targets
-from rd_unet.recorded import movers
+from rd_unet.recorded import assess_movers, movers
 
 
 def _recorded(n=4, d=32, r=64, seed=0):
@@ -71,6 +71,36 @@ def test_movers_finds_the_strongest_detection_off_the_ridge():
     cells = movers(p, count=3)
     assert tuple(cells[0]) == (8, 40)                            # the ridge (30 dB) is left out
     assert np.all(np.abs(cells[:, 0] - 16) > 5)
+
+
+def test_assess_movers_reports_what_a_known_cleaning_did():
+    """A constructed "cleaning" of a map with three movers 30 dB over exponential noise:
+    the noise halved everywhere (floor -3.01 dB), one mover halved too (-3.01 dB, still
+    detected), one set to the halved noise's mean (lost), one untouched (0 dB: kept)."""
+    rng = np.random.default_rng(4)
+    raw = rng.exponential(1.0, (64, 96))
+    movers_at = [(10, 20), (50, 60), (20, 80)]
+    for d, r in movers_at:
+        raw[d, r] = 1000.0
+    cleaned = 0.5 * raw
+    cleaned[10, 20] = 1000.0                        # untouched
+    cleaned[50, 60] = 0.5                           # erased to the floor
+    (a,) = assess_movers(raw, cleaned, count=3, range_bins=(4, 92))
+    assert sorted(map(tuple, a["cells"])) == sorted(movers_at)
+    by_cell = {tuple(c): (k, ch) for c, k, ch in zip(a["cells"], a["kept"], a["peak_change_db"])}
+    kept, change = by_cell[(10, 20)]
+    assert kept and abs(change) < 1e-9
+    kept, change = by_cell[(20, 80)]
+    assert kept and change == pytest.approx(-10 * np.log10(2), abs=1e-9)
+    kept, change = by_cell[(50, 60)]
+    # the lost mover's neighbourhood keeps its halved noise: its maximum over 3 x 3 cells
+    assert not kept and change == pytest.approx(
+        10 * np.log10(max(0.5, 0.5 * np.delete(raw[49:52, 59:62].ravel(), 4).max()) / 1000.0))
+    # the floor: means over the same cells, which the cleaning halved
+    assert a["floor_out"] / a["floor_in"] == pytest.approx(0.5, rel=1e-12)
+    assert 0.9 < a["floor_in"] < 1.1                                   # exponential noise of mean 1
+    with pytest.raises(ValueError, match="must be equal"):
+        assess_movers(raw, cleaned[:, :50])
 
 
 def test_inject_cli_writes_a_set_that_evaluate_scores(tmp_path, capsys):

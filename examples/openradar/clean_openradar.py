@@ -36,27 +36,11 @@ def movers(power, count: int = 3, exclusion: int = 4, range_bins=RANGE_BINS):
 
 
 def assess(raw, cleaned):
-    """Per map: each mover's (range_m index, doppler index, still detected, peak change dB), floors."""
-    from rd_unet.eval.cfar import cfar_2d
-    from rd_unet.maps import neighbourhood_max, power_to_db
-    out = []
-    for p_in, p_out in zip(raw, cleaned):
-        cells = movers(p_in)
-        det_out, _ = cfar_2d(p_out, method="ca", pfa=PFA)
-        kept = neighbourhood_max(det_out, cells[:, 0], cells[:, 1]).astype(bool)
-        change = power_to_db(neighbourhood_max(p_out, cells[:, 0], cells[:, 1])) - power_to_db(
-            neighbourhood_max(p_in, cells[:, 0], cells[:, 1]))
-        away = np.ones(p_in.shape, bool)
-        d_bins = p_in.shape[0]
-        away[np.abs(np.arange(d_bins) - d_bins // 2) <= RIDGE_HALF] = False
-        for d, r in cells:
-            away[max(d - 8, 0):d + 9, max(r - 8, 0):r + 9] = False
-        away[:, :RANGE_BINS[0]] = away[:, RANGE_BINS[1]:] = False
-        # the floor as mean power: a median would compare the exponential input's typical cell
-        # (ln 2 = -1.6 dB below its mean) with a smoothed output's, unequal for equal power
-        out.append({"cells": cells, "kept": kept, "peak_change_db": change,
-                    "floor_in": float(np.mean(p_in[away])), "floor_out": float(np.mean(p_out[away]))})
-    return out
+    """Per map: the movers' cells, whether CA-CFAR still detects them after cleaning, their
+    peak change in dB, and the floor away from them before and after
+    (rd_unet.recorded.assess_movers with this recording's ridge and range bins)."""
+    from rd_unet.recorded import assess_movers
+    return assess_movers(raw, cleaned, count=3, pfa=PFA, ridge_half=RIDGE_HALF, exclusion=4, range_bins=RANGE_BINS)
 
 
 def main():
