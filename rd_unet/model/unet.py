@@ -191,13 +191,12 @@ class Denoiser(nn.Module):
         map and, with a mask head, its logits)."""
         if not self.normalization.flip_average:
             return self.unet(x).float()
-        y = torch.zeros((), device=x.device)
-        for dims in ((), (-2,), (-1,), (-2, -1)):
-            y = y + (self.unet(x.flip(dims)).float().flip(dims) if dims else self.unet(x).float())
-        return y / 4
+        flips = ((), (-2,), (-1,), (-2, -1))
+        return sum(self.unet(x.flip(dims)).float().flip(dims) for dims in flips) / len(flips)
 
     def outputs(self, power: torch.Tensor, logits: bool = False):
-        """(cleaned power, target probability or None), from one pass of the network."""
+        """(cleaned power, target probability or None), from one ``network`` call (one pass
+        of the U-Net, or four with ``flip_average``)."""
         floor = noise_floor(power)                                   # (B, 1, 1, 1)
         x = to_network(power, floor, self.normalization)
         # a cell far above anything a radar map holds (a glitch, a saturated ADC word) must

@@ -102,16 +102,21 @@ def test_residual_output_has_no_bias_so_silent_features_pass_power_through():
     assert UNet(UNetConfig(depth=2, base_channels=4, residual=False)).outc.bias is not None
 
 
-class _Fixed(torch.nn.Module):
-    """A stand-in network whose output (network domain) is set by the test."""
+class _StandIn(torch.nn.Module):
+    """A stand-in for the U-Net inside a Denoiser: ``fn`` of the network-domain input."""
 
-    def __init__(self, y):
+    def __init__(self, fn):
         super().__init__()
-        self.y = y
+        self.fn = fn
         self.config = UNetConfig(depth=1, base_channels=2)
 
     def forward(self, x):
-        return self.y
+        return self.fn(x)
+
+
+def _Fixed(y):
+    """A stand-in network whose output (network domain) is set by the test."""
+    return _StandIn(lambda x: y)
 
 
 def test_passthrough_keeps_the_input_power_where_the_network_calls_signal():
@@ -154,16 +159,9 @@ def test_passthrough_keeps_the_input_power_where_the_network_calls_signal():
     assert on.normalization.passthrough and not model.normalization.passthrough and on.unet is model.unet
 
 
-class _Conv(torch.nn.Module):
+def _Conv(kernel):
     """A stand-in network: one 3 x 5 convolution with zero 'same' padding."""
-
-    def __init__(self, kernel):
-        super().__init__()
-        self.kernel = kernel
-        self.config = UNetConfig(depth=1, base_channels=2)
-
-    def forward(self, x):
-        return torch.nn.functional.conv2d(x, self.kernel, padding=(1, 2))
+    return _StandIn(lambda x: torch.nn.functional.conv2d(x, kernel, padding=(1, 2)))
 
 
 def test_flip_average_equals_the_convolution_with_the_flip_symmetrised_kernel():
