@@ -134,6 +134,11 @@ BROAD = {
     "broad6": ("broad5", dict(num_variants=32, maps_per_variant=100, seed=23, tag="random_p",
                               doppler_spread_targets=True, extent_bins=((4.0, 12.0), (4.0, 12.0)), scatterers=(24, 64)),
                ", plus 32 with dense extended targets (24-64 scatterers over 4-12 x 4-12 bins)"),
+    "broad7": ("broad6", dict(num_variants=32, maps_per_variant=100, seed=29, tag="random_r",
+                              doppler_spread_targets=True, extent_bins=((1.0, 6.0), (1.0, 3.0)),
+                              near_ridge_bins=(0.5, 16.0)),
+               ", plus 32 whose targets (most extended over 1-6 Doppler and 1-3 range bins) all move "
+               "within 0.5-16 Doppler bins of ground clutter's ridge, on one side of it"),
 }
 MIXTURES = ("base", "full", "random", *BROAD)
 
@@ -142,7 +147,7 @@ WINDOWS = ("hann", "hamming", "blackman", "rectangular", "chebyshev:60", "chebys
 
 def randomized(num_variants: int, maps_per_variant: int, seed: int = 7, tag: str = "random",
                joint_rectangular: float | None = None, doppler_spread_targets: bool = False,
-               extent_bins=((2.0, 12.0), (1.0, 4.0)), scatterers=(4, 16)):
+               extent_bins=((2.0, 12.0), (1.0, 4.0)), scatterers=(4, 16), near_ridge_bins=None):
     """Domain-randomised scenarios: each variant takes one preset's radar and redraws
     windows, clutter (kind, strength, Doppler centre and spread, amplitude law),
     interference, the noise floor's slope over range, target density and an SNR range
@@ -161,7 +166,13 @@ def randomized(num_variants: int, maps_per_variant: int, seed: int = 7, tag: str
     an extended target spans at most about 2.5 Doppler bins, so everything spread wider
     in Doppler is clutter to the model, and on the recorded OpenRadar maps it erased
     walking people 40-47 dB above the floor; what tells the two apart is extent in
-    range (a clutter band covers a fifth of the range axis or more)."""
+    range (a clutter band covers a fifth of the range axis or more).
+
+    ``near_ridge_bins``: ground clutter always on, and every target moves between these
+    many Doppler bins from the clutter's ridge (its mean Doppler after the platform's
+    motion), on one side of it drawn per variant. Elsewhere targets are uniform over
+    the whole Doppler axis, so one next to the ridge is rare, and slow movers beside
+    recorded static clutter (walking people) are what fine-tunes lost first."""
     from rd_unet.sim.radar import max_range_m, max_velocity_mps, range_bin_m, velocity_resolution_mps
 
     rng = np.random.default_rng(seed)
@@ -218,6 +229,15 @@ def randomized(num_variants: int, maps_per_variant: int, seed: int = 7, tag: str
                 "targets.extent_range_m": tuple(b * dr for b in extent_bins[1]),
                 "targets.scatterers": scatterers,
             })
+        if near_ridge_bins is not None:   # (drawn last too)
+            ground = sc.clutter.ground if sc.clutter.ground.enabled else clutter(1.0, moving=False)
+            centre = ground.mean_velocity_mps[0] - ground.ego_velocity_mps
+            side = float(rng.choice([-1.0, 1.0]))
+            dv = velocity_resolution_mps(base.radar)
+            lo = float(rng.uniform(near_ridge_bins[0], near_ridge_bins[0] + 2.0))
+            hi = float(rng.uniform(lo + 3.0, near_ridge_bins[1]))
+            band = sorted(float(np.clip(centre + side * b * dv, -0.95 * v_max, 0.95 * v_max)) for b in (lo, hi))
+            sc = replace_nested(sc, **{"clutter.ground": ground, "targets.velocity_mps": tuple(band)})
         out.append((sc.name, sc, maps_per_variant, 3))
     return out
 

@@ -15,7 +15,7 @@ def _spec(kind):
 
 
 def test_each_broad_mixture_extends_the_previous_one_unchanged():
-    kinds = ["broad", "broad2", "broad3", "broad4", "broad5", "broad6"]
+    kinds = ["broad", "broad2", "broad3", "broad4", "broad5", "broad6", "broad7"]
     for small, large in zip(kinds, kinds[1:]):
         a, b = _spec(small), _spec(large)
         assert len(b) > len(a) and b[:len(a)] == a, (small, large)
@@ -60,7 +60,58 @@ def test_every_mixture_is_described_in_a_sentence_not_a_list_of_its_variants():
     """The model card's "training data" line: broad4 once fell through to the list of
     all 266 scenario names."""
     from simulations.train_pretrained import describe_mixture
-    for kind in ("base", "full", "random", "broad", "broad2", "broad3", "broad4", "broad5", "broad6"):
+    for kind in ("base", "full", "random", "broad", "broad2", "broad3", "broad4", "broad5", "broad6", "broad7"):
         text = describe_mixture(kind)
         assert "random_" not in text and len(text) < 1000, kind
     assert "Doppler" in describe_mixture("broad4") and "rectangular" in describe_mixture("broad5")
+    assert "ridge" in describe_mixture("broad7")
+
+
+def _ridge_offsets(variants, rng, maps=4):
+    """Per variant, the Doppler-bin offsets (circular, signed) of its targets' peaks from
+    the ground clutter's ridge, both measured on simulated maps: the ridge as the row of
+    most power in a map of the variant's clutter alone (made strong and spread wide in
+    range so that it is unmistakable), the targets as the peak row near their range bin
+    in the clean map."""
+    out = []
+    for _, sc, _, _ in variants:
+        g = sc.clutter.ground
+        if not g.enabled:
+            out.append(None)
+            continue
+        alone = replace_nested(sc, **{"targets.count": (0, 0), "interference.enabled": False,
+                                      "clutter": ClutterSet(ground=replace_nested(g, cnr_db=(50.0, 50.0), range_exponent=0.0))})
+        ridge_map = RDSimulator(alone).simulate(rng).noisy
+        ridge = int(np.argmax(ridge_map.sum(axis=1)))
+        sc = replace_nested(sc, **{"clutter": ClutterSet(), "interference.enabled": False,
+                                   "targets.count": (3, 3), "targets.snr_db": (40.0, 40.0),
+                                   "targets.extended_fraction": 0.0})
+        sim, offsets = RDSimulator(sc), []
+        for _ in range(maps):
+            m = sim.simulate(rng)
+            d = m.clean.shape[0]
+            for t in m.targets:
+                r0 = int(t["range_bin"])
+                row = int(np.argmax(m.clean[:, max(r0 - 1, 0):r0 + 2].max(axis=1)))
+                offsets.append((row - ridge + d // 2) % d - d // 2)
+        out.append(np.array(offsets))
+    return out
+
+
+def test_near_ridge_variants_put_every_target_beside_the_clutter_ridge_on_one_side():
+    """broad7's variants: measured on the maps, every target within 0.5-16 Doppler bins
+    of the ridge (peaks fall on whole bins: 0..17 allowing one bin of rounding), all on
+    one side per variant; the plain randomised variants (targets uniform over Doppler)
+    have most targets farther than 16 bins on their larger maps."""
+    rng = np.random.default_rng(3)
+    near = _ridge_offsets(randomized(6, 1, seed=29, tag="r", doppler_spread_targets=True,
+                                     extent_bins=((1.0, 6.0), (1.0, 3.0)), near_ridge_bins=(0.5, 16.0)), rng)
+    assert all(o is not None for o in near), "near-ridge variants must have ground clutter"
+    for o in near:
+        assert np.abs(o).max() <= 17, o
+        assert (o >= 0).all() or (o <= 0).all(), o
+    everything = np.concatenate(near)
+    assert np.median(np.abs(everything)) <= 10, everything
+    plain = [o for o in _ridge_offsets(randomized(12, 1, seed=7), rng) if o is not None]
+    wide = np.concatenate(plain)
+    assert np.mean(np.abs(wide) > 17) > 0.3, wide
