@@ -64,7 +64,8 @@ def clutter_free(scenario):
     return replace_nested(scenario, clutter=ClutterSet(), **{"interference.enabled": False})
 
 
-KEYS = ("auc", "partial_auc", "peak_error_db_median", "peak_error_db_p10", "peak_error_db_median_snr10", "erased_fraction", "lost_fraction",
+KEYS = ("auc", "partial_auc", "peak_error_db_median", "peak_error_db_p10", "peak_error_db_median_snr10", "erased_fraction",
+        "erased_fraction_snr10", "lost_fraction",
         "detection_snr_gain_db", "false_alarm_clusters_per_map", "f1", "f1_vs_clean_cfar", "mask_sinr_gain_db")
 
 
@@ -382,6 +383,13 @@ def _noise_cell(tail: dict | None) -> str:
     return _mark(_quiet(tail), f"{tail['q_unet_db']:+.1f} vs {tail['q_raw_db']:+.1f} dB")
 
 
+def _snr10(u: dict) -> str:
+    """The erased share among the targets of SNR >= 10 dB, where the summary has it (figures
+    written before it was measured do not)."""
+    v = u.get("erased_fraction_snr10")
+    return "" if v is None else f"; SNR >= 10 dB: {v:.1%}"
+
+
 def _mark(ok: bool, text: str) -> str:
     return f"{'yes' if ok else '**no**'} ({text})"
 
@@ -389,7 +397,7 @@ def _mark(ok: bool, text: str) -> str:
 def _goals(results: dict) -> list[str]:
     """Issue 15's goals, scenario by scenario: met or not, from the figures."""
     rows = ["| scenario | dominates best classical | partial AUC above it | peak error median, SNR >= 10 dB "
-            "(within +-1 dB) | erased < 5 % | lost < 2 % | noise 1e-4 quantile not above input's |",
+            "(within +-1 dB) | erased < 5 % (overall; SNR >= 10 dB) | lost < 2 % | noise 1e-4 quantile not above input's |",
             "|---|---|---|---|---|---|---|"]
     tails = results.get("noise_only", {})
     for name, r in {**results["presets"], **{f"stress/{k}": v for k, v in results.get("stress", {}).items()}}.items():
@@ -400,7 +408,7 @@ def _goals(results: dict) -> list[str]:
             f"| {name} | {'yes' if r['unet_dominates_best_classical'] else '**no**'} | "
             + _mark(u["partial_auc"] > b["partial_auc"], f"{u['partial_auc']:.3f} vs {b['partial_auc']:.3f}") + " | "
             + ("n/a" if pe is None else _mark(abs(pe) <= 1.0, f"{pe:+.1f} dB")) + " | "
-            + _mark(u["erased_fraction"] < 0.05, f"{u['erased_fraction']:.1%}") + " | "
+            + _mark(u["erased_fraction"] < 0.05, f"{u['erased_fraction']:.1%}" + _snr10(u)) + " | "
             + _mark(u["lost_fraction"] < 0.02, f"{u['lost_fraction']:.1%}") + " | "
             + _noise_cell(tail) + " |")
     return rows

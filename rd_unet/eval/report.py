@@ -323,6 +323,7 @@ def _method_entry(name, s: _Scores, calibration: Calibration, ref: _Reference, c
                                        if np.any(ref.snr_db >= 10.0) else None),
         "peak_abs_error_db": float(np.mean(np.abs(peak_err))),
         "erased_fraction": float(erased.mean()),
+        "erased_fraction_snr10": (float(erased[ref.snr_db >= 10.0].mean()) if np.any(ref.snr_db >= 10.0) else None),
         "lost_fraction": float(lost.mean()),
         "detection_snr_gain_db": ref.snr50 - snr50,
         "snr_db_at_pd_0.5": snr50,
@@ -346,7 +347,7 @@ def _method_entry(name, s: _Scores, calibration: Calibration, ref: _Reference, c
         for key in ("mask_sinr_gain_db", "recon_sinr_gain_db", "strongest_target_gain_db", "mask_sinr_gain_db_median",
                     "peak_error_db", "peak_error_db_median", "peak_error_db_p10", "peak_error_db_median_snr10",
                     "peak_abs_error_db",
-                    "erased_fraction", "mean_floor_db", "f1_vs_clean_cfar", "design_cfar"):
+                    "erased_fraction", "erased_fraction_snr10", "mean_floor_db", "f1_vs_clean_cfar", "design_cfar"):
             entry[key] = None
     by_band_pd = entry["pd_by_snr_db"]["pd"]
     curves = {"roc": roc, "pd_vs_snr": [np.nan if v is None else v for v in by_band_pd],
@@ -518,7 +519,7 @@ def render_markdown(report: dict) -> str:
         "rate measured on the test maps' background is reported beside the requested one. "
         "Definitions: docs/metrics.md.", "",
         "| method | partial AUC | AUC | Pd 1e-6 | Pd 1e-4 | Pd 1e-2 | measured Pfa @1e-4 | peak err. median / p10 (dB) "
-        "| erased | lost | det. SNR gain (dB) | FA clusters/map | F1 | F1 vs clean CFAR |",
+        "| erased (all / SNR >= 10 dB) | lost | det. SNR gain (dB) | FA clusters/map | F1 | F1 vs clean CFAR |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, m in report["methods"].items():
@@ -527,7 +528,8 @@ def render_markdown(report: dict) -> str:
             f"| {name} | {_fmt(m['partial_auc'], '{:.3f}')} | {_fmt(m['auc'], '{:.3f}')} | {_fmt(pd['1e-6'], '{:.3f}')} "
             f"| {_fmt(pd['1e-4'], '{:.3f}')} | {_fmt(pd['1e-2'], '{:.3f}')} | {_fmt(m['pfa_measured']['1e-4'], '{:.1e}')} "
             f"| {_fmt(m['peak_error_db_median'], '{:.1f}')} / {_fmt(m['peak_error_db_p10'], '{:.1f}')} "
-            f"| {_fmt(m['erased_fraction'], '{:.3f}')} | {_fmt(m['lost_fraction'], '{:.3f}')} "
+            f"| {_fmt(m['erased_fraction'], '{:.3f}')} / {_fmt(m.get('erased_fraction_snr10'), '{:.3f}')} "
+            f"| {_fmt(m['lost_fraction'], '{:.3f}')} "
             f"| {_fmt(m['detection_snr_gain_db'], '{:+.1f}')} | {_fmt(m['false_alarm_clusters_per_map'], '{:.2f}')} "
             f"| {_fmt(m['f1'], '{:.3f}')} | {_fmt(m['f1_vs_clean_cfar'], '{:.3f}')} |")
     if report["pfa_unsupported"]:

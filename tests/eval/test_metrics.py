@@ -180,6 +180,8 @@ def test_calibration_file_and_lost_and_erased_of_a_flat_output(tiny_dataset, tmp
     assert strong.any()
     assert m["flat"]["peak_error_db_median_snr10"] == pytest.approx(
         float(np.median(-10 * np.log10(np.array(peaks)[strong]))), abs=1e-6)
+    assert m["flat"]["erased_fraction_snr10"] == pytest.approx(np.mean(np.array(peaks)[strong] > 10.0))
+    assert 0.0 < m["flat"]["erased_fraction_snr10"] and m["raw"]["erased_fraction_snr10"] == 0.0
 
 
 def test_a_constant_pedestal_cannot_buy_detection_snr_gain(tmp_path):
