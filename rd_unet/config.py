@@ -283,6 +283,11 @@ class RadarConfig(Validated):
     # the thermal noise floor changes by this many dB from the first to the last range bin
     # (linear in dB, 0 dB at the middle), as an IF filter or a range-dependent gain shapes it
     noise_slope_db: float = spec(0.0, Range(-40.0, 40.0))
+    # receive channels whose RD power maps are averaged before detection (non-coherent
+    # integration, as radars with several receive antennas do): each channel has its own
+    # thermal noise, the targets, clutter and interference are the same in all, so the
+    # noise keeps mean power 1 per cell and its power fluctuates less (Gamma of shape K)
+    noncoherent_channels: int = spec(1, Range(1, 64, integer=True))
 
     def check(self):
         sampling_s = self.samples_per_chirp / self.sample_rate_hz

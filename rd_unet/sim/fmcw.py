@@ -210,6 +210,14 @@ class RDSimulator:
         burst = amp * np.exp(1j * (np.pi * d_slope * dt ** 2 + 2 * np.pi * rng.random((hit.size, 1))))
         return hit, burst * inside
 
+    def _channel_noise(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        """``count`` more channels' thermal noise maps (complex, windowed and shaped like the
+        first channel's): (count, D, R) complex64."""
+        z = complex_normal(rng, (count, self.n_d, self.n_r)) * self._noise_scale
+        if self._noise_slope is not None:
+            return scipy.fft.fft2(z, axes=(-2, -1)) * self._noise_slope
+        return scipy.fft.fft2(z, axes=(-2, -1))
+
     # -- maps ------------------------------------------------------------------------------
     def simulate(self, rng: np.random.Generator, *, store_complex: bool = False,
                  store_noise: bool = False) -> SimulatedMap:
@@ -245,7 +253,11 @@ class RDSimulator:
                 beat[i] = scipy.fft.ifft2(scipy.fft.fft2(beat[i]) * self._noise_slope)
             if clutter.enabled:
                 clutter_draws.append(clutter.draw_parameters(rng))
-        noise = _power(scipy.fft.fft2(beat, axes=(-2, -1))) if store_noise else None
+        channels = self.radar.noncoherent_channels
+        # the first channel's noise alone: what store_noise returns, and, with several
+        # channels, what is taken off the first channel's map to leave the common signal
+        noise_c = scipy.fft.fft2(beat, axes=(-2, -1)) if (store_noise or channels > 1) else None
+        noise = _power(noise_c) if store_noise else None
         table = targets_from_draws(sc.targets, target_draws_)
         counts = [f.size for _, f in target_draws_]
         offsets = np.cumsum(counts) - counts
@@ -258,6 +270,8 @@ class RDSimulator:
             if burst is not None:
                 rows, values = burst
                 beat[i, rows] += values * self._beat_window[rows]
+        # the other channels' noise, drawn last (a one-channel radar draws exactly as before)
+        extra = [self._channel_noise(rng, channels - 1) for rng in rngs] if channels > 1 else None
         clean_c = np.zeros((b, self.n_d, self.n_r), np.complex64)
         r_m, v_mps, amp = scatterers_from_draws(table, np.concatenate(scatterer_draws_, axis=1),
                                                 self._amplitude_gain)
@@ -278,6 +292,15 @@ class RDSimulator:
             noisy_c[i] += clean_c[i]
             _power(clean_c[i], out=clean[i])
             _power(noisy_c[i], out=noisy[i])
+            if extra is not None:       # average the channels' power maps
+                signal = noisy_c[i] - noise_c[i]
+                for n_k in extra[i]:
+                    noisy[i] += _power(signal + n_k)
+                    if store_noise:
+                        noise[i] += _power(n_k)
+                noisy[i] /= channels
+                if store_noise:
+                    noise[i] /= channels
         owner = np.repeat(np.arange(b), counts)
         table["range_bin"] = rd.range_to_bin(self.radar, table["range_m"])
         table["doppler_bin"] = rd.velocity_to_bin(self.radar, table["velocity_mps"])
