@@ -134,11 +134,16 @@ BROAD = {
     "broad6": ("broad5", dict(num_variants=32, maps_per_variant=100, seed=23, tag="random_p",
                               doppler_spread_targets=True, extent_bins=((4.0, 12.0), (4.0, 12.0)), scatterers=(24, 64)),
                ", plus 32 with dense extended targets (24-64 scatterers over 4-12 x 4-12 bins)"),
-    "broad7": ("broad6", dict(num_variants=32, maps_per_variant=100, seed=29, tag="random_r",
-                              doppler_spread_targets=True, extent_bins=((1.0, 6.0), (1.0, 3.0)),
-                              near_ridge_bins=(0.5, 16.0)),
-               ", plus 32 whose targets (most extended over 1-6 Doppler and 1-3 range bins) all move "
-               "within 0.5-16 Doppler bins of ground clutter's ridge, on one side of it"),
+    "broad7": ("broad6", dict(num_variants=48, maps_per_variant=100, seed=31, tag="random_c",
+                              channels=(2, 3, 4, 6, 8, 12, 16)),
+               ", plus 48 whose radars average the power maps of 2-16 receive channels (non-coherent "
+               "integration: the noise fluctuates less) with targets down to 6 dB weaker"),
+    # probed and not taken (docs/normalisation.md): targets beside the clutter ridge
+    "broad6_ridge": ("broad6", dict(num_variants=32, maps_per_variant=100, seed=29, tag="random_r",
+                                    doppler_spread_targets=True, extent_bins=((1.0, 6.0), (1.0, 3.0)),
+                                    near_ridge_bins=(0.5, 16.0)),
+                     ", plus 32 whose targets (most extended over 1-6 Doppler and 1-3 range bins) all move "
+                     "within 0.5-16 Doppler bins of ground clutter's ridge, on one side of it"),
 }
 MIXTURES = ("base", "full", "random", *BROAD)
 
@@ -147,7 +152,8 @@ WINDOWS = ("hann", "hamming", "blackman", "rectangular", "chebyshev:60", "chebys
 
 def randomized(num_variants: int, maps_per_variant: int, seed: int = 7, tag: str = "random",
                joint_rectangular: float | None = None, doppler_spread_targets: bool = False,
-               extent_bins=((2.0, 12.0), (1.0, 4.0)), scatterers=(4, 16), near_ridge_bins=None):
+               extent_bins=((2.0, 12.0), (1.0, 4.0)), scatterers=(4, 16), near_ridge_bins=None,
+               channels=None):
     """Domain-randomised scenarios: each variant takes one preset's radar and redraws
     windows, clutter (kind, strength, Doppler centre and spread, amplitude law),
     interference, the noise floor's slope over range, target density and an SNR range
@@ -172,7 +178,14 @@ def randomized(num_variants: int, maps_per_variant: int, seed: int = 7, tag: str
     many Doppler bins from the clutter's ridge (its mean Doppler after the platform's
     motion), on one side of it drawn per variant. Elsewhere targets are uniform over
     the whole Doppler axis, so one next to the ridge is rare, and slow movers beside
-    recorded static clutter (walking people) are what fine-tunes lost first."""
+    recorded static clutter (walking people) are what fine-tunes lost first.
+
+    ``channels``: the radar averages the power maps of this many receive channels (one
+    of them drawn per variant; ``radar.noncoherent_channels``), as radars with several
+    receive antennas do before CFAR, and the SNR range moves down by 5 log10(channels)
+    dB, about what the integration gains. The noise of such maps fluctuates less
+    (Gamma of shape K, not exponential); two of the three OpenRadar recordings are such
+    maps (8 and 2 antennas)."""
     from rd_unet.sim.radar import max_range_m, max_velocity_mps, range_bin_m, velocity_resolution_mps
 
     rng = np.random.default_rng(seed)
@@ -238,6 +251,11 @@ def randomized(num_variants: int, maps_per_variant: int, seed: int = 7, tag: str
             hi = float(rng.uniform(lo + 3.0, near_ridge_bins[1]))
             band = sorted(float(np.clip(centre + side * b * dv, -0.95 * v_max, 0.95 * v_max)) for b in (lo, hi))
             sc = replace_nested(sc, **{"clutter.ground": ground, "targets.velocity_mps": tuple(band)})
+        if channels is not None:          # (drawn last too)
+            k = int(rng.choice(channels))
+            lo, hi = sc.targets.snr_db
+            shift = 5.0 * np.log10(k)
+            sc = replace_nested(sc, **{"radar.noncoherent_channels": k, "targets.snr_db": (lo - shift, hi - shift)})
         out.append((sc.name, sc, maps_per_variant, 3))
     return out
 

@@ -19,6 +19,8 @@ def test_each_broad_mixture_extends_the_previous_one_unchanged():
     for small, large in zip(kinds, kinds[1:]):
         a, b = _spec(small), _spec(large)
         assert len(b) > len(a) and b[:len(a)] == a, (small, large)
+    a, b = _spec("broad6"), _spec("broad6_ridge")      # (a probe beside the chain)
+    assert len(b) > len(a) and b[:len(a)] == a
 
 
 def _doppler_spans(variants, rng, maps=6):
@@ -60,11 +62,12 @@ def test_every_mixture_is_described_in_a_sentence_not_a_list_of_its_variants():
     """The model card's "training data" line: broad4 once fell through to the list of
     all 266 scenario names."""
     from simulations.train_pretrained import describe_mixture
-    for kind in ("base", "full", "random", "broad", "broad2", "broad3", "broad4", "broad5", "broad6", "broad7"):
+    for kind in ("base", "full", "random", "broad", "broad2", "broad3", "broad4", "broad5", "broad6", "broad7",
+                 "broad6_ridge"):
         text = describe_mixture(kind)
         assert "random_" not in text and len(text) < 1000, kind
     assert "Doppler" in describe_mixture("broad4") and "rectangular" in describe_mixture("broad5")
-    assert "ridge" in describe_mixture("broad7")
+    assert "ridge" in describe_mixture("broad6_ridge") and "channels" in describe_mixture("broad7")
 
 
 def _ridge_offsets(variants, rng, maps=4):
@@ -115,3 +118,24 @@ def test_near_ridge_variants_put_every_target_beside_the_clutter_ridge_on_one_si
     plain = [o for o in _ridge_offsets(randomized(12, 1, seed=7), rng) if o is not None]
     wide = np.concatenate(plain)
     assert np.mean(np.abs(wide) > 17) > 0.3, wide
+
+
+def test_channel_variants_average_several_channels_and_their_noise_fluctuates_less():
+    """broad7's variants: 2-16 channels, and measured on noise-only maps of each the
+    cells' power has variance 1/K (Gamma of shape K; exponential noise has 1), within
+    25 % (a Hann-windowed map's cells are correlated, so 40 maps of at least 64 x 64
+    cells give a few thousand effectively independent ones); the SNR range moved down."""
+    variants = mixture("broad7")[len(mixture("broad6")):]
+    assert len(variants) == 48
+    ks = [sc.radar.noncoherent_channels for _, sc, _, _ in variants]
+    assert min(ks) >= 2 and max(ks) <= 16 and len(set(ks)) >= 5
+    rng = np.random.default_rng(11)
+    for _, sc, _, _ in variants[:6]:
+        k = sc.radar.noncoherent_channels
+        quiet = replace_nested(sc, **{"clutter": ClutterSet(), "interference.enabled": False, "targets.count": (0, 0),
+                                      "radar.noise_slope_db": 0.0})
+        sim = RDSimulator(quiet)
+        cells = np.concatenate([sim.simulate(rng).noisy.ravel() for _ in range(40)])
+        assert abs(cells.mean() - 1.0) < 0.05, (k, cells.mean())
+        assert cells.var() * k == np.clip(cells.var() * k, 0.75, 1.25), (k, cells.var())
+    assert min(sc.targets.snr_db[0] for _, sc, _, _ in variants) < -7.0
