@@ -71,7 +71,7 @@ KEYS = ("auc", "partial_auc", "peak_error_db_median", "peak_error_db_p10", "peak
 
 def summarise(report):
     """The model card's figures of one report: every classical method and the U-Net."""
-    methods = {name: {**{k: m[k] for k in KEYS}, "pd_at_pfa": m["pd_at_pfa"], "pfa_measured": m["pfa_measured"]}
+    methods = {name: {**{k: m.get(k) for k in KEYS}, "pd_at_pfa": m["pd_at_pfa"], "pfa_measured": m["pfa_measured"]}
                for name, m in report["methods"].items() if name != "oracle"}
     return {"methods": methods, "best_classical": report["best_classical"],
             "unet_dominates_best_classical": report["unet_dominates_best_classical"],
@@ -188,7 +188,7 @@ def _injected_section(r: dict) -> list[str]:
     verdict_text = ("at least as many detections as the best classical method at every Pfa point"
                     if r["unet_dominates_best_classical"] else
                     f"**below the best classical method ({r['best_classical']}) at {len(r['unet_loses_at_pfa'])} of "
-                    f"{len(grid)} Pfa points** ({r['unet_loses_at_pfa'][0]:.0e} to {r['unet_loses_at_pfa'][-1]:.0e})")
+                    f"{len(grid)} Pfa points** ({_span(r['unet_loses_at_pfa'])})")
     return ["## Recorded backgrounds with injected targets (OpenRadar, examples/openradar/injected_targets.py)", "",
             f"The three recorded maps and their Doppler mirrors, {r['num_targets']} simulated point targets added "
             "(Hann windows as recorded, SNR 0-25 dB over each range column's noise floor, 2-6 per copy, away "
@@ -305,7 +305,7 @@ def _where_it_loses(results: dict) -> list[str]:
         if not r["unet_dominates_best_classical"]:
             pts = r["unet_loses_at_pfa"]
             out.append(f"* **{name}**: below the best classical method ({r['best_classical']}) at {len(pts)} of "
-                       f"{len(r['pfa_grid'])} Pfa points ({pts[0]:.0e} to {pts[-1]:.0e}); partial AUC "
+                       f"{len(r['pfa_grid'])} Pfa points ({_span(pts)}); partial AUC "
                        f"{u['partial_auc']:.3f} against {b['partial_auc']:.3f}.")
         if u["erased_fraction"] > 0.05 or u["lost_fraction"] > 0.02:
             out.append(f"* **{name}**: the U-Net erases {u['erased_fraction']:.0%} of the targets (output peak more "
@@ -381,6 +381,11 @@ def _noise_cell(tail: dict | None) -> str:
         return _mark(tail["tail_unet_db"] <= tail["tail_raw_db"],
                      f"tail {tail['tail_unet_db']:.1f} vs {tail['tail_raw_db']:.1f} dB")
     return _mark(_quiet(tail), f"{tail['q_unet_db']:+.1f} vs {tail['q_raw_db']:+.1f} dB")
+
+
+def _span(points) -> str:
+    """Pfa points in words: one point, or the first and last."""
+    return f"{points[0]:.0e}" if len(points) == 1 else f"{points[0]:.0e} to {points[-1]:.0e}"
 
 
 def _snr10(u: dict) -> str:

@@ -2,7 +2,7 @@
 
     python simulations/train_pretrained.py --workdir data/pretrained [--time-limit-min 80]
 
-The shipped model was trained on the CPU in twelve stages; docs/model-card.md lists them
+The shipped model was trained on the CPU in thirteen stages; docs/model-card.md lists them
 and its "Reproduce" section the commands, written from the training record:
 
     python simulations/train_pretrained.py --mixture base --time-limit-min 42 \
@@ -29,15 +29,18 @@ and its "Reproduce" section the commands, written from the training record:
         --lr 1.5e-4 --target-noise 0.01 --peak-weight 3 --time-limit-min 40 --output data/pretrained/stage11.pt
     python simulations/train_pretrained.py --mixture broad6 --init data/pretrained/stage11.pt \
         --lr 1.5e-4 --target-noise 0.03 --peak-weight 3 --time-limit-min 21 --output data/pretrained/stage12.pt
+    python simulations/train_pretrained.py --mixture broad7 --init data/pretrained/stage12.pt \
+        --lr 1e-4 --target-noise 0.03 --peak-weight 3 --time-limit-min 21 --output data/pretrained/stage13.pt
 
-and 0.8 ships stage 12's weights with flip averaging on (inference only, no training; the
-result copied to rd_unet/pretrained/default.pt):
+and 0.9 ships stage 13's weights with flip averaging on (inference only, no training; the
+result copied to rd_unet/pretrained/default.pt; 0.8 shipped stage 12's the same way):
 
     python -c "from rd_unet.model.checkpoint import with_normalization as w; \
-        w('data/pretrained/stage12.pt', 'data/pretrained/default.pt', flip_average=True)"
+        w('data/pretrained/stage13.pt', 'data/pretrained/default.pt', flip_average=True)"
 
 (stage 4 ran on a 70-minute schedule and was stopped by hand after 5 of its 8 epochs; the
-time limit is checked after each epoch, so stage 12 ran its one epoch, 43 minutes).
+time limit is checked after each epoch, so stages 12 and 13 ran their one epoch, 43 and
+27 minutes).
 
 With a GPU, one run on the broad mixture for as long as it improves is simpler.
 
