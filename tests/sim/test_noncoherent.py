@@ -14,7 +14,7 @@ RADAR = RadarConfig(samples_per_chirp=32, chirps_per_frame=16, sample_rate_hz=2e
                     range_window="rectangular", doppler_window="rectangular")
 
 
-def _noise_cells(channels, maps=60, seed=0, **radar):
+def _noise_maps(channels, maps=60, seed=0, **radar):
     sc = quiet_scenario(ScenarioConfig(radar=replace_nested(RADAR, noncoherent_channels=channels, **radar)))
     sim, g = RDSimulator(sc), np.random.default_rng(seed)
     return [sim.simulate(g, store_noise=True) for _ in range(maps)]
@@ -25,7 +25,7 @@ def test_noise_power_of_k_channels_is_gamma_of_shape_k(channels):
     """Averaged over K independent unit-power complex Gaussians, a cell's power is
     Gamma(K, 1/K): mean 1, variance 1/K (K = 1: exponential). 30 720 independent cells;
     each test is also run against the other shape, which it must reject."""
-    cells = np.concatenate([m.noisy.ravel() for m in _noise_cells(channels)])
+    cells = np.concatenate([m.noisy.ravel() for m in _noise_maps(channels)])
     assert stats.kstest(cells, stats.gamma(channels, scale=1 / channels).cdf).pvalue > 1e-3
     other = 4 if channels == 1 else 1
     assert stats.kstest(cells, stats.gamma(other, scale=1 / other).cdf).pvalue < 1e-6
@@ -35,7 +35,7 @@ def test_noise_power_of_k_channels_is_gamma_of_shape_k(channels):
 def test_stored_noise_is_the_noise_only_map_and_keeps_a_sloped_floor():
     """Without targets the map is its noise; with a 12 dB slope the floor still rises
     12 dB over range (the first and last eighth of the columns, means over 80 maps)."""
-    maps = _noise_cells(3, maps=80, seed=1, noise_slope_db=12.0)
+    maps = _noise_maps(3, maps=80, seed=1, noise_slope_db=12.0)
     for m in maps[:5]:
         np.testing.assert_allclose(m.noisy, m.noise, rtol=1e-4, atol=1e-5)
     cols = np.stack([m.noisy for m in maps]).mean(axis=(0, 1))
