@@ -25,3 +25,31 @@ def test_card_only_run_refuses_another_models_figures(tmp_path, monkeypatch):
         _run(monkeypatch, "--workdir", str(tmp_path), "--suite", "none", "--card", str(tmp_path / "card.md"))
     assert not (tmp_path / "card.md").exists()
     assert json.loads((tmp_path / "summary.json").read_text())["model"] == "old.pt"     # untouched
+
+
+def test_a_single_pass_quick_look_never_writes_the_card(tmp_path, monkeypatch):
+    with pytest.raises(SystemExit, match="drop --card and --readme"):
+        _run(monkeypatch, "--workdir", str(tmp_path), "--suite", "none", "--no-flip-average",
+             "--card", str(tmp_path / "card.md"))
+    assert not (tmp_path / "card.md").exists()
+
+
+def test_a_single_pass_quick_look_evaluates_a_copy_with_flip_averaging_off(tmp_path, monkeypatch):
+    """The copy's figures are its own: summary.json records the copy and its hash, and the
+    copy is the shipped weights with flip_average off."""
+    import torch
+
+    from rd_unet.model.checkpoint import file_sha256, read_checkpoint
+    from rd_unet.model.pretrained import resolve_model
+    with pytest.raises(SystemExit, match="summary.json not found"):     # nothing measured yet: no card either
+        _run(monkeypatch, "--workdir", str(tmp_path), "--suite", "none", "--no-flip-average")
+    (copy,) = tmp_path.glob("default_*_single_pass.pt")
+    assert copy.name[8:20] == file_sha256(resolve_model(None))[:12]
+    shipped, single = read_checkpoint(resolve_model(None)), read_checkpoint(copy)
+    assert shipped["normalization"]["flip_average"] is True and single["normalization"]["flip_average"] is False
+    for k, v in shipped["model"].items():
+        assert torch.equal(v, single["model"][k]), k
+    (tmp_path / "summary.json").write_text(json.dumps({"model": str(copy), "model_sha256": file_sha256(copy),
+                                                       "presets": {}, "stress": {}, "noise_only": {}}))
+    _run(monkeypatch, "--workdir", str(tmp_path), "--suite", "none", "--no-flip-average")   # the copy's own figures
+    assert json.loads((tmp_path / "summary.json").read_text())["model_sha256"] == file_sha256(copy)
