@@ -104,19 +104,18 @@ def main():
                         "or --readme, which describe the model as it ships")
     args = p.parse_args()
     work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
     model = str(resolve_model(args.model))
     if args.no_flip_average:
         if args.card or args.readme:
             raise SystemExit("--no-flip-average evaluates a variant of the model, not the one that ships: "
                              "drop --card and --readme for a quick look")
-        work.mkdir(parents=True, exist_ok=True)
         # named by the source's hash: a copy of other weights is never reused
         single = work / f"{Path(model).stem}_{hashlib.sha256(Path(model).read_bytes()).hexdigest()[:12]}_single_pass.pt"
         if not single.exists():
             from rd_unet.model.checkpoint import with_normalization
             with_normalization(model, single, flip_average=False)
         model = str(single)
-    work.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256(Path(model).read_bytes()).hexdigest()
     summary_path = work / "summary.json"
     results = json.loads(summary_path.read_text()) if summary_path.is_file() else {}

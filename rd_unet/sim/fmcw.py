@@ -42,7 +42,7 @@ class SimulatedMap:
     noisy: np.ndarray          # (D, R) float32, linear power, noise mean 1
     clean: np.ndarray          # (D, R) float32, targets only
     targets: np.ndarray        # structured, TARGET_DTYPE
-    noisy_complex: np.ndarray | None = None   # (D, R) complex64
+    noisy_complex: np.ndarray | None = None   # (D, R) complex64 (the first receive channel's)
     clean_complex: np.ndarray | None = None
     noise: np.ndarray | None = None           # (D, R) float32, the thermal noise alone (store_noise)
 

@@ -33,8 +33,9 @@ def test_noise_power_of_k_channels_is_gamma_of_shape_k(channels):
 
 
 def test_stored_noise_is_the_noise_only_map_and_keeps_a_sloped_floor():
-    """Without targets the map is its noise; with a 12 dB slope the floor still rises
-    12 dB over range (the first and last eighth of the columns, means over 80 maps)."""
+    """Without targets the map is its noise; with a 12 dB slope over the 32 range bins the
+    mean floor of the last four columns stands 12 x 28 / 31 dB above that of the first four
+    (means over 80 maps of 3 channels), as the slope's straight line in dB puts them."""
     maps = _noise_maps(3, maps=80, seed=1, noise_slope_db=12.0)
     for m in maps[:5]:
         np.testing.assert_allclose(m.noisy, m.noise, rtol=1e-4, atol=1e-5)

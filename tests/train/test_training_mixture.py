@@ -137,5 +137,5 @@ def test_channel_variants_average_several_channels_and_their_noise_fluctuates_le
         sim = RDSimulator(quiet)
         cells = np.concatenate([sim.simulate(rng).noisy.ravel() for _ in range(40)])
         assert abs(cells.mean() - 1.0) < 0.05, (k, cells.mean())
-        assert cells.var() * k == np.clip(cells.var() * k, 0.75, 1.25), (k, cells.var())
+        assert 0.75 <= cells.var() * k <= 1.25, (k, cells.var())
     assert min(sc.targets.snr_db[0] for _, sc, _, _ in variants) < -7.0
