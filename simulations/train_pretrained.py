@@ -334,6 +334,22 @@ def describe_mixture(kind: str) -> str:
             + "".join(reversed(chain)) + f"; {crops_}")
 
 
+def previous_stage(init) -> dict | None:
+    """The training record of the checkpoint ``init`` (without its per-epoch history):
+    the ``.json`` written beside it, or else the record that travels inside it
+    (``extra["model_card"]``, written by every stage since 0.2), so a chain of
+    fine-tunes keeps its provenance when only the ``.pt`` was kept or copied.
+    None for a checkpoint that carries no record (trained by ``rd-unet train``)."""
+    side = Path(init).with_suffix(".json")
+    if side.is_file():
+        record = json.loads(side.read_text())
+    else:
+        record = (read_checkpoint(resolve_model(init)).get("extra") or {}).get("model_card")
+    if not record:
+        return None
+    return {k: v for k, v in record.items() if k != "history"}
+
+
 def hardware(device: str) -> str:
     """The machine in words, for the model card: GPU name or CPU cores and torch threads."""
     if device == "cuda":
@@ -416,9 +432,9 @@ def main():
         "package_version": __version__,
         "history": result["history"],
     }
-    previous = Path(args.init).with_suffix(".json") if args.init else None
-    if previous is not None and previous.is_file():      # the stage this one fine-tuned
-        card["previous_stage"] = {k: v for k, v in json.loads(previous.read_text()).items() if k != "history"}
+    previous = previous_stage(args.init) if args.init else None
+    if previous is not None:                              # the stage this one fine-tuned
+        card["previous_stage"] = previous
     save_checkpoint(args.output, model=model, model_config=cfg.model, normalization=cfg.normalization,
                     step=state["step"], epoch=state["epoch"], best_val_loss=state["best_val_loss"],
                     train_config=cfg, history=result["history"], extra={"model_card": card})
