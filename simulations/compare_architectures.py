@@ -64,7 +64,8 @@ def main():
         "--base-channels C --map-size D R [--output arch.png]`.", "",
         "| `--arch` | what it is |", "|---|---|",
         "| `unet` | padded (same-size) U-Net: DoubleConv levels, max-pool, transposed-conv or bilinear upsampling, "
-        "skip concatenation (the shipped model's) |",
+        "skip concatenation (the shipped model's); a map whose size is not a multiple of 2**depth is extended by "
+        "its mirror image inside and cropped back |",
         "| `residual-unet` | the same with residual blocks (two 3x3 convs + shortcut) in encoder and decoder |",
         "| `attention-unet` | U-Net with additive attention gates on the skips (Oktay et al., 2018) |",
         "| `unet-valid` | the original U-Net (Ronneberger et al., 2015): valid convolutions, cropped skips, "

@@ -52,7 +52,7 @@ def describe_architecture(config: UNetConfig, map_size=(64, 128)) -> dict:
                    "Doppler, mirrored in range), output of the input's size")
     else:
         inside = tuple(-(-n // multiple) * multiple for n in map_size)
-        accepts = (f"any D, R >= 1: padded (edge replication) to multiples of {multiple} inside, output "
+        accepts = (f"any D, R >= 1: padded (mirrored) to multiples of {multiple} inside, output "
                    "cropped back to the input's size")
     levels = [{"name": name, "shape": shapes[name], "parameters": sum(p.numel() for p in m.parameters())}
               for name, m in stages]

@@ -12,6 +12,25 @@ from rd_unet.data.normalize import from_network, noise_floor, to_network
 from rd_unet.model.parts import DoubleConv, Down, OutConv, ResBlock, ResStage, Up, center_crop
 
 
+def mirror_pad(x: torch.Tensor, pad: int, dim: int) -> torch.Tensor:
+    """Extend ``x`` (B, C, D, R) by ``pad`` cells at the far end of ``dim`` with its mirror image about
+    the last cell, that cell not repeated (numpy's ``reflect``): the padding has the
+    map's own texture. Edge replication, used until 0.10, repeats the last row or column
+    ``pad`` times, a streak of identical cells the network reads as a ridge of clutter
+    or a target (on the odd-size stress scenario it cost 0.014 of partial AUC). A map
+    shorter than the pad is mirrored once, then its last cell repeated.
+
+    Written with flip, narrow and cat rather than ``F.pad(mode="reflect")`` (which needs
+    ``pad < size``) so that one exported graph serves every map size.
+    """
+    n = x.shape[dim]
+    mirror = torch.flip(x, [dim]).narrow(dim, min(1, n - 1), min(pad, n - 1))
+    y = torch.cat([x, mirror], dim=dim)
+    rest = n + pad - y.shape[dim]                      # > 0 only where n <= pad
+    last = dim in (-1, x.dim() - 1)
+    return F.pad(y, (0, rest, 0, 0) if last else (0, 0, 0, rest), mode="replicate")
+
+
 class UNet(nn.Module):
     """U-Net: ``depth`` levels of DoubleConv + max-pool, a bottleneck, and mirrored
     up-sampling with skip concatenation; widths ``base_channels * 2**level``.
@@ -22,8 +41,8 @@ class UNet(nn.Module):
     stages of two residual blocks, the first strided, no max-pool; a U-Net decoder).
 
     forward: (B, C_in, D, R) -> (B, C_out, D, R) for any D, R >= 1. Inputs whose
-    sizes are not multiples of 2**depth are padded (edge replication) at the far
-    ends and the output is cropped back.
+    sizes are not multiples of 2**depth are extended at the far ends by their mirror
+    image (``mirror_pad``) and the output is cropped back.
     """
 
     def __init__(self, config: UNetConfig = UNetConfig(), tile: int = 0):
@@ -77,7 +96,7 @@ class UNet(nn.Module):
         m = 2 ** self.config.depth
         # always padded (by zero cells when the size divides): one graph for every size, so an
         # exported model (rd-unet export) is not specialised to the size it was traced with
-        x = F.pad(x, (0, (-r) % m, 0, (-d) % m), mode="replicate")
+        x = mirror_pad(mirror_pad(x, (-d) % m, -2), (-r) % m, -1)
         return self.core(x)[..., :d, :r]                # (B, C_out (+1 mask), D, R)
 
     # ----------------------------------------------------------------------------- unet-valid

@@ -1,0 +1,61 @@
+"""How the U-Net pads a map whose size is not a multiple of 2**depth: its mirror image
+(numpy's ``reflect``), checked against numpy and against the network run on a map
+padded by hand."""
+import numpy as np
+import pytest
+import torch
+
+from rd_unet.config import UNetConfig
+from rd_unet.model.unet import UNet, mirror_pad
+
+
+@pytest.mark.parametrize("n, pad", [(37, 11), (100, 12), (16, 0), (2, 1)])
+def test_mirror_pad_is_numpy_reflect_where_the_map_is_longer_than_its_pad(n, pad):
+    x = np.random.default_rng(n).normal(size=(2, 1, 3, n)).astype(np.float32)
+    want = np.pad(x, [(0, 0)] * 3 + [(0, pad)], mode="reflect")
+    np.testing.assert_array_equal(mirror_pad(torch.from_numpy(x), pad, -1).numpy(), want)
+    xd = np.swapaxes(x, -1, -2).copy()                  # the same along Doppler
+    want_d = np.pad(xd, [(0, 0), (0, 0), (0, pad), (0, 0)], mode="reflect")
+    np.testing.assert_array_equal(mirror_pad(torch.from_numpy(xd), pad, -2).numpy(), want_d)
+
+
+def test_a_map_shorter_than_its_pad_is_mirrored_once_then_its_last_cell_repeated():
+    x = torch.tensor([[[[1.0, 2.0, 3.0]]]])
+    assert mirror_pad(x, 6, -1).flatten().tolist() == [1, 2, 3, 2, 1, 1, 1, 1, 1]
+    assert mirror_pad(torch.tensor([[[[7.0]]]]), 4, -2).flatten().tolist() == [7.0] * 5
+
+
+def test_the_unet_sees_an_odd_sized_map_with_its_mirror_image_around_it():
+    torch.manual_seed(0)
+    net = UNet(UNetConfig(depth=2, base_channels=4)).eval()
+    with torch.no_grad():             # a fresh U-Net is the identity (zero-initialised output)
+        for p in net.parameters():
+            p.normal_(0.0, 0.3)
+    x = np.random.default_rng(1).normal(size=(1, 1, 13, 22)).astype(np.float32)
+    by_hand = np.pad(x, [(0, 0), (0, 0), (0, 3), (0, 2)], mode="reflect")   # to 16 x 24
+    with torch.no_grad():
+        want = net.core(torch.from_numpy(by_hand))[..., :13, :22]
+        got = net(torch.from_numpy(x))
+    torch.testing.assert_close(got, want)
+    # and not the edge replication of earlier versions, which gives another answer
+    replicated = np.pad(x, [(0, 0), (0, 0), (0, 3), (0, 2)], mode="edge")
+    with torch.no_grad():
+        other = net.core(torch.from_numpy(replicated))[..., :13, :22]
+    assert (other - got).abs().max() > 1e-4
+
+
+def test_the_geometry_probe_reproduces_the_shipped_padding_and_the_old_one():
+    # simulations/probe_map_geometry.py swaps the padding for its measurements
+    from simulations.probe_map_geometry import padded_forward
+    torch.manual_seed(0)
+    net = UNet(UNetConfig(depth=2, base_channels=4)).eval()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(0.0, 0.3)
+    x = torch.from_numpy(np.random.default_rng(2).normal(size=(1, 1, 13, 22)).astype(np.float32))
+    edge = torch.from_numpy(np.pad(x.numpy(), [(0, 0), (0, 0), (0, 3), (0, 2)], mode="edge"))
+    with torch.no_grad():
+        torch.testing.assert_close(padded_forward("reflect")(net, x), net(x))
+        torch.testing.assert_close(padded_forward("replicate")(net, x), net.core(edge)[..., :13, :22])
+        # rolled by the whole Doppler extent: the same map, the same answer
+        torch.testing.assert_close(padded_forward("roll13")(net, x), net(x))
