@@ -537,6 +537,9 @@ class TrainConfig(Validated):
     crop: tuple[int, int] = spec((0, 0), Range(0, integer=True), "random crops of D x R (0 0: whole maps)",
                                  ("D", "R"))
     flip: bool = spec(False, None, "random range/Doppler flips")
+    doppler_roll: bool = spec(False, None, "random circular shifts along Doppler (a whole map shifted is still "
+                                           "a valid map: the Doppler axis is periodic), so the network cannot "
+                                           "learn which row zero Doppler is on")
     max_steps_per_epoch: int = spec(0, Range(0, integer=True), "cap on the steps of an epoch (0: none)")
     patience: int = spec(0, Range(0, integer=True), "stop after this many epochs without improvement (0: never)")
     time_limit_min: float = spec(0.0, NON_NEGATIVE, "stop after the epoch that passes this many minutes (0: none)")

@@ -387,6 +387,8 @@ def main():
     p.add_argument("--base-channels", type=int, default=16)
     p.add_argument("--run-name", default="run", help="run directory under --workdir")
     p.add_argument("--build-only", action="store_true", help="build the training mixture and stop")
+    p.add_argument("--doppler-roll", action="store_true",
+                   help="random circular Doppler shifts of the training crops (TrainConfig.doppler_roll)")
     p.add_argument("--output", default=str(ROOT / "rd_unet" / "pretrained" / "default.pt"))
     args = p.parse_args()
     if args.threads:
@@ -403,7 +405,8 @@ def main():
         return
     run = workdir / args.run_name
     cfg = TrainConfig(data=str(train_file), val=str(val_file), output=str(run), epochs=args.epochs,
-                      batch_size=16, lr=args.lr, seed=0, flip=True, patience=args.patience,
+                      batch_size=16, lr=args.lr, seed=0, flip=True, doppler_roll=args.doppler_roll,
+                      patience=args.patience,
                       time_limit_min=args.time_limit_min, in_memory="auto", target_weight=args.target_weight,
                       peak_weight=args.peak_weight, peak_threshold_db=args.peak_threshold_db,
                       init=args.init or "",
@@ -425,6 +428,7 @@ def main():
         "target_floor": state["normalization"]["target_floor"],      # with --init and 0: the checkpoint's
         "target_noise": state["normalization"]["target_noise"],
         "time_limit_min": args.time_limit_min,
+        "doppler_roll": args.doppler_roll,
         "epochs_run": len(result["history"]["epoch"]),
         "best_epoch": result["best_epoch"],
         "best_val_loss": result["best_val_loss"],

@@ -103,7 +103,12 @@ def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
 
 
 def _augment(x, y, cfg: TrainConfig, g: torch.Generator):
-    """Random crop (same window for the whole batch) and flips, drawn from g."""
+    """Random crop (same window for the whole batch), flips and Doppler shift, drawn from g.
+
+    The Doppler shift (``cfg.doppler_roll``) rolls the batch circularly by a random number
+    of rows: for maps that span their whole Doppler axis a rolled map is a valid map with
+    its zero-Doppler ridge elsewhere; for crops of taller maps it leaves a seam, parallel
+    to the clutter ridges, that the target carries too."""
     cd, cr = cfg.crop
     d, r = x.shape[-2:]
     if cd and cr and (cd < d or cr < r):
@@ -116,6 +121,9 @@ def _augment(x, y, cfg: TrainConfig, g: torch.Generator):
         dims = [dim for dim, f in zip((-2, -1), flips) if f < 0.5]
         if dims:
             x, y = x.flip(dims), y.flip(dims)
+    if cfg.doppler_roll:           # (drawn last: runs without it keep their random stream)
+        k = int(torch.randint(0, x.shape[-2], (1,), generator=g))
+        x, y = x.roll(k, -2), y.roll(k, -2)
     return x, y
 
 
