@@ -439,6 +439,23 @@ def _stage(card: dict) -> str:
             f"at epoch {card.get('best_epoch', '?')})")
 
 
+def train_command(st: dict, k: int, last: bool = False) -> str:
+    """The command that reproduces stage ``k`` of the shipped model from its training record
+    ``st`` (a stage of default.json); the last stage writes to the script's default output."""
+    out = "" if last else f" --output data/pretrained/stage{k}.pt"
+    init = f" --init data/pretrained/stage{k - 1}.pt" if k > 1 else ""
+    arch = (f" --arch {st['arch']} --depth {st['depth']} --base-channels {st['base_channels']}"
+            if "arch" in st and not init else "")
+    return (f"python simulations/train_pretrained.py --mixture {st.get('mixture', 'base')}{init}{arch} "
+            f"--lr {st.get('lr', 2e-3):g} --target-floor {st.get('target_floor', 0.0):g}"
+            + (f" --target-noise {st['target_noise']:g}" if st.get("target_noise") else "")
+            + (f" --target-weight {st['target_weight']:g}" if st.get("target_weight") else "")
+            + (f" --peak-weight {st['peak_weight']:g} --peak-threshold-db {st.get('peak_threshold_db', 7.0):g}"
+               if st.get("peak_weight") else "")
+            + (" --doppler-roll" if st.get("doppler_roll") else "")
+            + f" --time-limit-min {st.get('time_limit_min') or round(st.get('train_minutes', 60)):g}{out}")
+
+
 def model_card(results: dict, model: Path, maps: int, seed: int = 9000, noise_maps: int = 2000) -> str:
     """docs/model-card.md from the measured results and the model's training record."""
     card = json.loads(model.with_suffix(".json").read_text()) if model.with_suffix(".json").is_file() else {}
@@ -505,6 +522,7 @@ def model_card(results: dict, model: Path, maps: int, seed: int = 9000, noise_ma
                         f"above {st.get('peak_threshold_db', 7.0):g} dB)" if st.get("peak_weight") else "")
                      + (f", training target clean + {st['target_noise']:g} x thermal noise" if st.get("target_noise")
                         else "")
+                     + (", random circular Doppler shifts" if st.get("doppler_roll") else "")
                      + f": {_stage(st)}" + (f"; {st['stopped']}" if st.get("stopped") else "") + ".")
     if any(str(st.get("package_version", "")).startswith("0.1") for st in stages):
         lines += ["", "Stages of version 0.1 drew their maps with another noise sampler (same statistics); "
@@ -596,17 +614,7 @@ def model_card(results: dict, model: Path, maps: int, seed: int = 9000, noise_ma
                     if norm.get("passthrough") else {}),
                  **({"flip_average": True} if norm.get("flip_average") else {})}
     for k, st in enumerate(reversed(stages), start=1):
-        out = "" if k == len(stages) and not inference else f" --output data/pretrained/stage{k}.pt"
-        init = f" --init data/pretrained/stage{k - 1}.pt" if k > 1 else ""
-        arch = (f" --arch {st['arch']} --depth {st['depth']} --base-channels {st['base_channels']}"
-                if "arch" in st and not init else "")
-        lines.append(f"python simulations/train_pretrained.py --mixture {st.get('mixture', 'base')}{init}{arch} "
-                     f"--lr {st.get('lr', 2e-3):g} --target-floor {st.get('target_floor', 0.0):g}"
-                     + (f" --target-noise {st['target_noise']:g}" if st.get("target_noise") else "")
-                     + (f" --target-weight {st['target_weight']:g}" if st.get("target_weight") else "")
-                     + (f" --peak-weight {st['peak_weight']:g} --peak-threshold-db {st.get('peak_threshold_db', 7.0):g}"
-                        if st.get("peak_weight") else "")
-                     + f" --time-limit-min {st.get('time_limit_min') or round(st.get('train_minutes', 60)):g}{out}")
+        lines.append(train_command(st, k, last=k == len(stages) and not inference))
     if inference:       # inference settings on the last stage's weights, unchanged (docs/normalisation.md)
         settings = ", ".join(f"{k}={v!r}" if isinstance(v, bool) else f"{k}={v:g}" for k, v in inference.items())
         lines.append(f"python -c \"from rd_unet.model.checkpoint import with_normalization as w; "

@@ -53,3 +53,25 @@ def test_a_single_pass_quick_look_evaluates_a_copy_with_flip_averaging_off(tmp_p
                                                        "presets": {}, "stress": {}, "noise_only": {}}))
     _run(monkeypatch, "--workdir", str(tmp_path), "--suite", "none", "--no-flip-average")   # the copy's own figures
     assert json.loads((tmp_path / "summary.json").read_text())["model_sha256"] == file_sha256(copy)
+
+
+def test_the_cards_training_commands_use_flags_train_pretrained_accepts():
+    # the card's "Reproduce" section: every flag it writes must exist, and a stage trained
+    # with Doppler shifts must say so
+    import re
+    import subprocess
+    from pathlib import Path
+    stage = {"mixture": "broad7", "lr": 7e-5, "target_floor": 0.0, "target_noise": 0.03, "target_weight": 1.0,
+             "peak_weight": 3.0, "peak_threshold_db": 7.0, "time_limit_min": 21.0, "doppler_roll": True}
+    rolled = ep.train_command(stage, 15)
+    plain = ep.train_command({**stage, "doppler_roll": False}, 15, last=True)
+    first = ep.train_command({"mixture": "base", "lr": 2e-3, "arch": "unet", "depth": 4, "base_channels": 16}, 1)
+    assert "--doppler-roll" in rolled and "--doppler-roll" not in plain
+    assert "--init data/pretrained/stage14.pt" in rolled and "--output data/pretrained/stage15.pt" in rolled
+    assert "--output" not in plain and "--init" not in first and "--arch unet" in first
+    script = str(Path(ep.__file__).with_name("train_pretrained.py"))
+    helptext = subprocess.run([sys.executable, script, "--help"], capture_output=True,
+                              text=True, check=True).stdout
+    accepted = set(re.findall(r"--[a-z][a-z-]*", helptext))
+    for command in (rolled, plain, first):
+        assert set(re.findall(r" (--[a-z][a-z-]*)", command)) <= accepted, command
