@@ -41,6 +41,9 @@ from rd_unet.model import unet as unet_module  # noqa: E402
 from simulations.evaluate_pretrained import summarise  # noqa: E402
 
 
+VARIANTS = ("replicate", "reflect", "symmetric", "wrap_doppler", "centre")
+
+
 def _sym(x, pad, dim):
     return torch.cat([x, torch.flip(x, [dim]).narrow(dim, 0, min(pad, x.shape[dim]))], dim)
 
@@ -96,6 +99,9 @@ def main():
     p.add_argument("--maps", type=int, default=100)
     p.add_argument("--workdir", default=str(ROOT / "data" / "probe_geometry"))
     args = p.parse_args()
+    bad = [v for v in args.variant if v not in VARIANTS and not (v.startswith("roll") and v[4:].isdigit())]
+    if bad:
+        p.error(f"unknown --variant {', '.join(bad)}: expected {', '.join(VARIANTS)} or rollK (K a number of rows)")
     sc = scenario(args.scenario, args.size)
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)

@@ -59,3 +59,14 @@ def test_the_geometry_probe_reproduces_the_shipped_padding_and_the_old_one():
         torch.testing.assert_close(padded_forward("replicate")(net, x), net.core(edge)[..., :13, :22])
         # rolled by the whole Doppler extent: the same map, the same answer
         torch.testing.assert_close(padded_forward("roll13")(net, x), net(x))
+
+
+def test_the_geometry_probe_refuses_an_unknown_variant_before_any_work(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+    script = Path(__file__).resolve().parents[2] / "simulations" / "probe_map_geometry.py"
+    run = subprocess.run([sys.executable, str(script), "--variant", "reflect", "bogus", "--workdir", str(tmp_path)],
+                         capture_output=True, text=True)
+    assert run.returncode == 2 and "unknown --variant bogus" in run.stderr
+    assert not list(tmp_path.iterdir())                # no dataset drawn
