@@ -259,7 +259,7 @@ def readme_summary(results: dict) -> str:
         rows.append(f"| {name} | {r['best_classical']} | "
                     + ("yes" if r["unet_dominates_best_classical"] else
                        f"**no**: below it at {len(loses)} of {len(r['pfa_grid'])} Pfa points") + " | "
-                    f"{u['partial_auc']:.3f} / {b['partial_auc']:.3f} | {_f(u['pd_at_pfa']['1e-4'], '.3f')} / "
+                    f"{_pair(u['partial_auc'], b['partial_auc'], ' / ')} | {_f(u['pd_at_pfa']['1e-4'], '.3f')} / "
                     f"{_f(b['pd_at_pfa']['1e-4'], '.3f')} | {u['erased_fraction']:.0%} / {u['lost_fraction']:.1%} |")
     res = results["presets"]
     dominated = [n for n, r in res.items() if r["unet_dominates_best_classical"]]
@@ -309,6 +309,15 @@ def _f(x, spec):
     return "n/a" if x is None else format(x, spec)
 
 
+def _pair(a, b, sep: str) -> str:
+    """Two partial AUCs to 3 decimals, or to as many more (up to 6) as it takes not to print
+    a tie that is not one."""
+    digits = 3
+    while digits < 6 and a is not None and b is not None and a != b and f"{a:.{digits}f}" == f"{b:.{digits}f}":
+        digits += 1
+    return f"{_f(a, f'.{digits}f')}{sep}{_f(b, f'.{digits}f')}"
+
+
 def _where_it_loses(results: dict) -> list[str]:
     """Limitations, from the figures: scenarios and Pfa ranges where the U-Net loses."""
     out = []
@@ -320,7 +329,7 @@ def _where_it_loses(results: dict) -> list[str]:
             pts = r["unet_loses_at_pfa"]
             out.append(f"* **{name}**: below the best classical method ({r['best_classical']}) at {len(pts)} of "
                        f"{len(r['pfa_grid'])} Pfa points ({_span(pts)}); partial AUC "
-                       f"{u['partial_auc']:.3f} against {b['partial_auc']:.3f}.")
+                       f"{_pair(u['partial_auc'], b['partial_auc'], ' against ')}.")
         if u["erased_fraction"] > 0.05 or u["lost_fraction"] > 0.02:
             out.append(f"* **{name}**: the U-Net erases {u['erased_fraction']:.0%} of the targets (output peak more "
                        f"than 10 dB below the clean one; {r['best_classical']}: {b['erased_fraction']:.0%}) and loses "
@@ -425,7 +434,7 @@ def _goals(results: dict) -> list[str]:
         tail = tails.get(name)
         rows.append(
             f"| {name} | {'yes' if r['unet_dominates_best_classical'] else '**no**'} | "
-            + _mark(u["partial_auc"] > b["partial_auc"], f"{u['partial_auc']:.3f} vs {b['partial_auc']:.3f}") + " | "
+            + _mark(u["partial_auc"] > b["partial_auc"], _pair(u['partial_auc'], b['partial_auc'], ' vs ')) + " | "
             + ("n/a" if pe is None else _mark(abs(pe) <= 1.0, f"{pe:+.1f} dB")) + " | "
             + _mark(u["erased_fraction"] < 0.05, f"{u['erased_fraction']:.1%}" + _snr10(u)) + " | "
             + _mark(u["lost_fraction"] < 0.02, f"{u['lost_fraction']:.1%}") + " | "
@@ -555,7 +564,7 @@ def model_card(results: dict, model: Path, maps: int, seed: int = 9000, noise_ma
             f"| {name}{' (not in training)' if name == 'unseen' else ''} | {r['best_classical']} | "
             f"{'yes' if r['unet_dominates_best_classical'] else '**no**'} | "
             f"{where} | "
-            f"{u['partial_auc']:.3f} / {b['partial_auc']:.3f} | {_f(u['pd_at_pfa']['1e-4'], '.3f')} / "
+            f"{_pair(u['partial_auc'], b['partial_auc'], ' / ')} | {_f(u['pd_at_pfa']['1e-4'], '.3f')} / "
             f"{_f(b['pd_at_pfa']['1e-4'], '.3f')} / {r['pd_ideal']:.3f} | {u['erased_fraction']:.1%} | "
             f"{u['lost_fraction']:.1%} | {tail.get('q_raw_db', float('nan')):+.1f} / "
             f"{tail.get('q_unet_db', float('nan')):+.1f} | {tail.get('tail_raw_db', float('nan')):.1f} / "
@@ -593,7 +602,7 @@ def model_card(results: dict, model: Path, maps: int, seed: int = 9000, noise_ma
             loses = r["unet_loses_at_pfa"]
             where = f"{loses[0]:.0e}..{loses[-1]:.0e} ({len(loses)} of {len(r['pfa_grid'])})" if loses else "-"
             lines.append(f"| {name} | {r['best_classical']} | {'yes' if r['unet_dominates_best_classical'] else '**no**'}"
-                         f" | {where} | {_f(u['partial_auc'], '.3f')} / {_f(b['partial_auc'], '.3f')} | "
+                         f" | {where} | {_pair(u['partial_auc'], b['partial_auc'], ' / ')} | "
                          f"{_f(u['pd_at_pfa']['1e-4'], '.3f')} / {_f(b['pd_at_pfa']['1e-4'], '.3f')} / "
                          f"{r['pd_ideal']:.3f} | {u['erased_fraction']:.1%} | {u['lost_fraction']:.1%} |")
         lines.append("")

@@ -75,3 +75,21 @@ def test_the_cards_training_commands_use_flags_train_pretrained_accepts():
     accepted = set(re.findall(r"--[a-z][a-z-]*", helptext))
     for command in (rolled, plain, first):
         assert set(re.findall(r" (--[a-z][a-z-]*)", command)) <= accepted, command
+
+
+def test_partial_auc_pairs_never_print_a_tie_that_is_not_one():
+    # the card prints "0.406 vs 0.406" for a U-Net below the notch (0.4056 vs 0.4065) unless
+    # it shows one more digit; the printed pair must order the way the figures do
+    import numpy as np
+    rng = np.random.default_rng(0)
+    a = rng.uniform(0.3, 0.6, 2000)
+    b = a + rng.choice([-1, 1], 2000) * rng.uniform(1e-5, 2e-3, 2000)
+    for x, y in zip(a, b):
+        shown = [float(v) for v in ep._pair(x, y, " vs ").split(" vs ")]
+        assert (shown[0] < shown[1]) == (x < y) or abs(x - y) < 1e-6, (x, y, shown)
+        assert all(abs(s - t) <= 5e-4 for s, t in zip(shown, (x, y)))
+        if abs(x - y) > 1e-3:          # 3 decimals cannot tie: no more are printed
+            assert ep._pair(x, y, " vs ") == f"{x:.3f} vs {y:.3f}"
+    assert ep._pair(0.40559, 0.40647, " vs ") == "0.4056 vs 0.4065"
+    assert ep._pair(0.339, 0.342, " / ") == "0.339 / 0.342"
+    assert ep._pair(None, 0.342, " / ") == "n/a / 0.342"
