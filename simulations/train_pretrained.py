@@ -2,7 +2,7 @@
 
     python simulations/train_pretrained.py --workdir data/pretrained [--time-limit-min 80]
 
-The shipped model was trained on the CPU in fourteen stages; docs/model-card.md lists them
+The shipped model was trained on the CPU in sixteen stages; docs/model-card.md lists them
 and its "Reproduce" section the commands, written from the training record:
 
     python simulations/train_pretrained.py --mixture base --time-limit-min 42 \
@@ -34,17 +34,23 @@ and its "Reproduce" section the commands, written from the training record:
     python simulations/train_pretrained.py --mixture broad7 --init data/pretrained/stage13.pt \
         --lr 7e-5 --target-noise 0.03 --peak-weight 3 --target-weight 1 --time-limit-min 21 \
         --output data/pretrained/stage14.pt
+    python simulations/train_pretrained.py --mixture broad7 --init data/pretrained/stage14.pt \
+        --lr 7e-5 --target-noise 0.03 --peak-weight 3 --target-weight 1 --doppler-roll \
+        --time-limit-min 21 --output data/pretrained/stage15.pt
+    python simulations/train_pretrained.py --mixture broad7 --init data/pretrained/stage15.pt \
+        --lr 5e-5 --target-noise 0.03 --peak-weight 3 --target-weight 1 --doppler-roll \
+        --time-limit-min 21 --output data/pretrained/stage16.pt
 
-and 0.10 ships stage 14's weights with flip averaging on (inference only, no training; the
-result copied to rd_unet/pretrained/default.pt; 0.8 and 0.9 shipped stages 12 and 13 the
-same way):
+and 0.11 ships stage 16's weights with flip averaging on (inference only, no training; the
+result copied to rd_unet/pretrained/default.pt; 0.8, 0.9 and 0.10 shipped stages 12, 13
+and 14 the same way):
 
     python -c "from rd_unet.model.checkpoint import with_normalization as w; \
-        w('data/pretrained/stage14.pt', 'data/pretrained/default.pt', flip_average=True)"
+        w('data/pretrained/stage16.pt', 'data/pretrained/default.pt', flip_average=True)"
 
 (stage 4 ran on a 70-minute schedule and was stopped by hand after 5 of its 8 epochs; the
-time limit is checked after each epoch, so stages 12, 13 and 14 ran their one epoch, 43,
-27 and 25 minutes).
+time limit is checked after each epoch, so stages 12-16 ran their one epoch, 43, 27, 25,
+34 and 25 minutes).
 
 With a GPU, one run on the broad mixture for as long as it improves is simpler.
 
