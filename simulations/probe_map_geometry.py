@@ -92,11 +92,15 @@ def scenario(name: str, size=None):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--scenario", default="stress/odd_size_100x300")
-    p.add_argument("--size", type=int, nargs=2, metavar=("D", "R"), help="chirps and samples per chirp")
-    p.add_argument("--variant", nargs="+", default=["replicate", "reflect"])
+    p.add_argument("--scenario", default="stress/odd_size_100x300",
+                   help="preset or stress/ preset (default: stress/odd_size_100x300)")
+    p.add_argument("--size", type=int, nargs=2, metavar=("D", "R"),
+                   help="chirps and samples per chirp (default: the scenario's)")
+    p.add_argument("--variant", nargs="+", default=["replicate", "reflect"],
+                   help=f"any of {', '.join(VARIANTS)}, or rollK (the map rolled K rows along Doppler; "
+                        "default: replicate reflect)")
     p.add_argument("--model", default=str(ROOT / "rd_unet" / "pretrained" / "default.pt"))
-    p.add_argument("--maps", type=int, default=100)
+    p.add_argument("--maps", type=int, default=100, help="maps drawn (seed 8000, the model-selection seed; default: 100)")
     p.add_argument("--workdir", default=str(ROOT / "data" / "probe_geometry"))
     args = p.parse_args()
     bad = [v for v in args.variant if v not in VARIANTS and not (v.startswith("roll") and v[4:].isdigit())]
