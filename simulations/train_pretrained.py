@@ -2,55 +2,17 @@
 
     python simulations/train_pretrained.py --workdir data/pretrained [--time-limit-min 80]
 
-The shipped model was trained on the CPU in sixteen stages; docs/model-card.md lists them
-and its "Reproduce" section the commands, written from the training record:
-
-    python simulations/train_pretrained.py --mixture base --time-limit-min 42 \
-        --output data/pretrained/stage1.pt
-    python simulations/train_pretrained.py --init data/pretrained/stage1.pt --lr 5e-4 \
-        --time-limit-min 70 --output data/pretrained/stage2.pt
-    python simulations/train_pretrained.py --mixture broad --init data/pretrained/stage2.pt \
-        --lr 3e-4 --time-limit-min 66 --output data/pretrained/stage3.pt
-    python simulations/train_pretrained.py --mixture broad --init data/pretrained/stage3.pt \
-        --lr 5e-4 --target-noise 0.1 --time-limit-min 40 --output data/pretrained/stage4.pt
-    python simulations/train_pretrained.py --mixture broad --init data/pretrained/stage4.pt \
-        --lr 3e-4 --target-noise 0.01 --time-limit-min 60 --output data/pretrained/stage5.pt
-    python simulations/train_pretrained.py --mixture broad3 --init data/pretrained/stage5.pt \
-        --lr 3e-4 --target-noise 0.01 --time-limit-min 55 --output data/pretrained/stage6.pt
-    python simulations/train_pretrained.py --mixture broad3 --init data/pretrained/stage6.pt \
-        --lr 1.5e-4 --target-noise 0.01 --peak-weight 3 --time-limit-min 28 --output data/pretrained/stage7.pt
-    python simulations/train_pretrained.py --mixture broad4 --init data/pretrained/stage7.pt \
-        --lr 2e-4 --target-noise 0.01 --peak-weight 3 --time-limit-min 40 --output data/pretrained/stage8.pt
-    python simulations/train_pretrained.py --mixture broad5 --init data/pretrained/stage8.pt \
-        --lr 2e-4 --target-noise 0.01 --peak-weight 3 --time-limit-min 40 --output data/pretrained/stage9.pt
-    python simulations/train_pretrained.py --mixture broad6 --init data/pretrained/stage9.pt \
-        --lr 2e-4 --target-noise 0.01 --peak-weight 3 --time-limit-min 17 --output data/pretrained/stage10.pt
-    python simulations/train_pretrained.py --mixture broad6 --init data/pretrained/stage10.pt \
-        --lr 1.5e-4 --target-noise 0.01 --peak-weight 3 --time-limit-min 40 --output data/pretrained/stage11.pt
-    python simulations/train_pretrained.py --mixture broad6 --init data/pretrained/stage11.pt \
-        --lr 1.5e-4 --target-noise 0.03 --peak-weight 3 --time-limit-min 21 --output data/pretrained/stage12.pt
-    python simulations/train_pretrained.py --mixture broad7 --init data/pretrained/stage12.pt \
-        --lr 1e-4 --target-noise 0.03 --peak-weight 3 --time-limit-min 21 --output data/pretrained/stage13.pt
-    python simulations/train_pretrained.py --mixture broad7 --init data/pretrained/stage13.pt \
-        --lr 7e-5 --target-noise 0.03 --peak-weight 3 --target-weight 1 --time-limit-min 21 \
-        --output data/pretrained/stage14.pt
-    python simulations/train_pretrained.py --mixture broad7 --init data/pretrained/stage14.pt \
-        --lr 7e-5 --target-noise 0.03 --peak-weight 3 --target-weight 1 --doppler-roll \
-        --time-limit-min 21 --output data/pretrained/stage15.pt
-    python simulations/train_pretrained.py --mixture broad7 --init data/pretrained/stage15.pt \
-        --lr 5e-5 --target-noise 0.03 --peak-weight 3 --target-weight 1 --doppler-roll \
-        --time-limit-min 21 --output data/pretrained/stage16.pt
-
-and 0.11 ships stage 16's weights with flip averaging on (inference only, no training; the
-result copied to rd_unet/pretrained/default.pt; 0.8, 0.9 and 0.10 shipped stages 12, 13
-and 14 the same way):
+The shipped model was trained on the CPU in stages, each a run of this script fine-tuning
+the previous one (``--init``). Their record travels in rd_unet/pretrained/default.json,
+and docs/model-card.md lists the stages with their budgets and, under "Reproduce", the
+command of every stage, written from that record by simulations/evaluate_pretrained.py
+(``train_command``), the last being the weights copied with flip averaging on:
 
     python -c "from rd_unet.model.checkpoint import with_normalization as w; \
-        w('data/pretrained/stage16.pt', 'data/pretrained/default.pt', flip_average=True)"
+        w('data/pretrained/stageN.pt', 'data/pretrained/default.pt', flip_average=True)"
 
-(stage 4 ran on a 70-minute schedule and was stopped by hand after 5 of its 8 epochs; the
-time limit is checked after each epoch, so stages 12-16 ran their one epoch, 43, 27, 25,
-34 and 25 minutes).
+(the time limit is checked after each epoch, so a stage runs at least one epoch whatever
+its limit).
 
 With a GPU, one run on the broad mixture for as long as it improves is simpler.
 
