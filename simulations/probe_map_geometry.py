@@ -106,10 +106,18 @@ def main():
     bad = [v for v in args.variant if v not in VARIANTS and not (v.startswith("roll") and v[4:].isdigit())]
     if bad:
         p.error(f"unknown --variant {', '.join(bad)}: expected {', '.join(VARIANTS)} or rollK (K a number of rows)")
-    sc = scenario(args.scenario, args.size)
+    if args.maps < 1:
+        p.error(f"--maps: expected a positive number of maps, got {args.maps}")
+    if not Path(args.model).is_file():
+        p.error(f"--model {args.model}: no such checkpoint")
+    try:
+        sc = scenario(args.scenario, args.size)
+    except ValueError as e:                            # ConfigError: unknown preset, size out of range
+        p.error(f"--scenario {args.scenario}" + (f" --size {args.size[0]} {args.size[1]}" if args.size else "")
+                + f": {e}")
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
-    data = work / f"{sc.name}_seed8000.h5"
+    data = work / f"{sc.name}_seed8000_{args.maps}maps.h5"   # the count in the name: a cache never answers for another
     if not data.exists():
         generate_dataset(sc, data, num_maps=args.maps, seed=8000, workers=2, progress=False)
     cells = sc.radar.chirps_per_frame * sc.radar.samples_per_chirp

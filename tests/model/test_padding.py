@@ -70,3 +70,18 @@ def test_the_geometry_probe_refuses_an_unknown_variant_before_any_work(tmp_path)
                          capture_output=True, text=True)
     assert run.returncode == 2 and "unknown --variant bogus" in run.stderr
     assert not list(tmp_path.iterdir())                # no dataset drawn
+
+
+def test_the_geometry_probe_refuses_bad_arguments_with_a_message_and_draws_nothing(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+    script = Path(__file__).resolve().parents[2] / "simulations" / "probe_map_geometry.py"
+    for args, message in ((["--scenario", "nosuch"], "unknown scenario 'nosuch'"),
+                          (["--size", "0", "10"], "chirps_per_frame: expected an integer in [8, 8192], got 0"),
+                          (["--maps", "0"], "--maps: expected a positive number of maps, got 0"),
+                          (["--model", str(tmp_path / "none.pt")], "no such checkpoint")):
+        run = subprocess.run([sys.executable, str(script), *args, "--workdir", str(tmp_path / "w")],
+                             capture_output=True, text=True)
+        assert run.returncode == 2 and message in run.stderr and "Traceback" not in run.stderr, (args, run.stderr)
+    assert not (tmp_path / "w").exists()
