@@ -23,6 +23,8 @@ def mirror_pad(x: torch.Tensor, pad: int, dim: int) -> torch.Tensor:
     Written with flip, narrow and cat rather than ``F.pad(mode="reflect")`` (which needs
     ``pad < size``) so that one exported graph serves every map size.
     """
+    if dim not in (-1, -2, x.dim() - 1, x.dim() - 2):
+        raise ValueError(f"mirror_pad pads the last two axes (Doppler, range), got dim={dim} of a {x.dim()}-d tensor")
     n = x.shape[dim]
     mirror = torch.flip(x, [dim]).narrow(dim, min(1, n - 1), min(pad, n - 1))
     y = torch.cat([x, mirror], dim=dim)

@@ -85,3 +85,14 @@ def test_the_geometry_probe_refuses_bad_arguments_with_a_message_and_draws_nothi
                              capture_output=True, text=True)
         assert run.returncode == 2 and message in run.stderr and "Traceback" not in run.stderr, (args, run.stderr)
     assert not (tmp_path / "w").exists()
+
+
+def test_mirror_pad_refuses_an_axis_other_than_doppler_or_range():
+    import pytest
+    import torch
+    from rd_unet.model.unet import mirror_pad
+    x = torch.rand(2, 1, 5, 7)
+    for dim in (0, 1, -3):
+        with pytest.raises(ValueError, match="last two axes"):
+            mirror_pad(x, 2, dim)
+    assert mirror_pad(x, 2, 2).shape == (2, 1, 7, 7) and mirror_pad(x, 2, 3).shape == (2, 1, 5, 9)
