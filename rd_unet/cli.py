@@ -212,7 +212,8 @@ def _cmd_arch(args):
     from rd_unet.config import UNetConfig, replace_nested
     from rd_unet.model.summary import describe_architecture, render
 
-    fields = [f for f in ("depth", "base_channels", "upsampling", "arch") if getattr(args, f"model.{f}") is not None]
+    import dataclasses
+    fields = [f.name for f in dataclasses.fields(UNetConfig) if getattr(args, f"model.{f.name}", None) is not None]
     try:
         cfg = replace_nested(UNetConfig(), **{f: getattr(args, f"model.{f}") for f in fields})
     except ValueError as err:

@@ -478,10 +478,20 @@ class UNetConfig(Validated):
     arch: str = spec("unet", OneOf(ARCHITECTURES), "member of the U-Net family (docs/architectures.md)")
     mask_head: bool = spec(False, None, "a second 1x1 output: target-mask logits, trained with BCE (or focal) + Dice")
     residual: bool = True
+    # the Doppler FFT is periodic: the top and bottom rows of a map are neighbours (+-v_max).
+    # With ``doppler_wrap`` every 3x3 convolution pads the Doppler axis circularly (range
+    # keeps its zero padding), so a map rolled by a multiple of 2**depth rows gives the same
+    # output rolled; the weights are those of the zero-padded network (a checkpoint can be
+    # fine-tuned with it switched on)
+    doppler_wrap: bool = spec(False, None, "3x3 convolutions wrap around the Doppler axis (circular padding; "
+                              "the Doppler FFT is periodic)")
 
     def check(self):
         if self.residual and self.in_channels != self.out_channels:
             raise ConfigError("residual: needs in_channels == out_channels")
+        if self.doppler_wrap and self.arch == "unet-valid":
+            raise ConfigError("doppler_wrap: unet-valid has no padding to wrap (its overlap-tile inference "
+                              "already extends maps circularly in Doppler)")
 
 
 @dataclass(frozen=True)

@@ -462,6 +462,7 @@ def train_command(st: dict, k: int, last: bool = False) -> str:
             + (f" --peak-weight {st['peak_weight']:g} --peak-threshold-db {st.get('peak_threshold_db', 7.0):g}"
                if st.get("peak_weight") else "")
             + (" --doppler-roll" if st.get("doppler_roll") else "")
+            + (" --doppler-wrap" if st.get("doppler_wrap") else "")
             + f" --time-limit-min {st.get('time_limit_min') or round(st.get('train_minutes', 60)):g}{out}")
 
 
@@ -532,6 +533,7 @@ def model_card(results: dict, model: Path, maps: int, seed: int = 9000, noise_ma
                      + (f", training target clean + {st['target_noise']:g} x thermal noise" if st.get("target_noise")
                         else "")
                      + (", random circular Doppler shifts" if st.get("doppler_roll") else "")
+                     + (", convolutions wrapping around the Doppler axis" if st.get("doppler_wrap") else "")
                      + f": {_stage(st)}" + (f"; {st['stopped']}" if st.get("stopped") else "") + ".")
     if any(str(st.get("package_version", "")).startswith("0.1") for st in stages):
         lines += ["", "Stages of version 0.1 drew their maps with another noise sampler (same statistics); "

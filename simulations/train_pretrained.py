@@ -357,6 +357,9 @@ def main():
     p.add_argument("--build-only", action="store_true", help="build the training mixture and stop")
     p.add_argument("--doppler-roll", action="store_true",
                    help="random circular Doppler shifts of the training crops (TrainConfig.doppler_roll)")
+    p.add_argument("--doppler-wrap", action="store_true",
+                   help="convolutions wrap around the Doppler axis (UNetConfig.doppler_wrap; may be switched on "
+                        "when fine-tuning an --init checkpoint)")
     p.add_argument("--output", default=str(ROOT / "rd_unet" / "pretrained" / "default.pt"))
     args = p.parse_args()
     if args.threads:
@@ -378,8 +381,9 @@ def main():
                       time_limit_min=args.time_limit_min, in_memory="auto", target_weight=args.target_weight,
                       peak_weight=args.peak_weight, peak_threshold_db=args.peak_threshold_db,
                       init=args.init or "",
-                      model=UNetConfig() if args.init else UNetConfig(arch=args.arch, depth=args.depth,
-                                                                      base_channels=args.base_channels),
+                      model=UNetConfig(doppler_wrap=args.doppler_wrap) if args.init else UNetConfig(
+                          arch=args.arch, depth=args.depth, base_channels=args.base_channels,
+                          doppler_wrap=args.doppler_wrap),
                       normalization=NormalizationConfig(**given), init_overrides=tuple(sorted(given)))
     t0 = time.time()
     result = train(cfg, progress=True)
@@ -397,6 +401,7 @@ def main():
         "target_noise": state["normalization"]["target_noise"],
         "time_limit_min": args.time_limit_min,
         "doppler_roll": args.doppler_roll,
+        "doppler_wrap": cfg.model.doppler_wrap,
         "epochs_run": len(result["history"]["epoch"]),
         "best_epoch": result["best_epoch"],
         "best_val_loss": result["best_val_loss"],

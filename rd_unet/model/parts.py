@@ -8,16 +8,46 @@ import torch.nn.functional as F
 from torch import nn
 
 
+class WrapConv2d(nn.Conv2d):
+    """``nn.Conv2d`` whose padding wraps around the Doppler axis (-2) and is zero in range (-1).
+
+    The Doppler axis of a range-Doppler map is periodic (row 0 and row D-1 are +-v_max,
+    neighbours on the velocity circle); zero padding makes its ends a border the network
+    learns to read. Same parameters and state-dict keys as ``nn.Conv2d`` (weights move
+    between the two freely).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, padding: int = 1, **kwargs):
+        super().__init__(in_channels, out_channels, kernel_size, padding=0, **kwargs)
+        self.wrap = padding
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.wrap
+        if p:
+            if x.shape[-2] < p:
+                raise ValueError(f"WrapConv2d: a Doppler axis of {x.shape[-2]} rows cannot wrap a padding of {p}")
+            x = torch.cat([x[..., -p:, :], x, x[..., :p, :]], dim=-2)
+            x = F.pad(x, (p, p, 0, 0))
+        return super().forward(x)
+
+
+def conv3x3(in_channels: int, out_channels: int, padding: int = 1, stride: int = 1, wrap: bool = False) -> nn.Conv2d:
+    """The family's 3x3 convolution (no bias: a BatchNorm follows), Doppler-wrapped with ``wrap``."""
+    cls = WrapConv2d if wrap and padding else nn.Conv2d
+    return cls(in_channels, out_channels, 3, padding=padding, stride=stride, bias=False)
+
+
 class DoubleConv(nn.Sequential):
     """(3x3 conv -> BatchNorm -> ReLU) x 2; spatial size unchanged, or 4 cells smaller
-    with ``padding=0`` (the original U-Net's valid convolutions)."""
+    with ``padding=0`` (the original U-Net's valid convolutions); ``wrap``: the
+    convolutions pad the Doppler axis circularly (``WrapConv2d``)."""
 
-    def __init__(self, in_channels: int, out_channels: int, padding: int = 1):
+    def __init__(self, in_channels: int, out_channels: int, padding: int = 1, wrap: bool = False):
         super().__init__(
-            nn.Conv2d(in_channels, out_channels, 3, padding=padding, bias=False),
+            conv3x3(in_channels, out_channels, padding, wrap=wrap),
             nn.BatchNorm2d(out_channels),
             nn.ReLU(inplace=True),
-            nn.Conv2d(out_channels, out_channels, 3, padding=padding, bias=False),
+            conv3x3(out_channels, out_channels, padding, wrap=wrap),
             nn.BatchNorm2d(out_channels),
             nn.ReLU(inplace=True),
         )
@@ -80,13 +110,13 @@ class ResBlock(nn.Module):
     convolution (with the stride) when the width or size changes, else the identity.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1):
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, wrap: bool = False):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
+            conv3x3(in_channels, out_channels, stride=stride, wrap=wrap),
             nn.BatchNorm2d(out_channels),
             nn.ReLU(inplace=True),
-            nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
+            conv3x3(out_channels, out_channels, wrap=wrap),
             nn.BatchNorm2d(out_channels),
         )
         self.shortcut = nn.Identity() if stride == 1 and in_channels == out_channels else nn.Sequential(
@@ -99,9 +129,9 @@ class ResBlock(nn.Module):
 class ResStage(nn.Sequential):
     """A ResNet-18-style stage: ``blocks`` ResBlocks, the first with ``stride``."""
 
-    def __init__(self, in_channels: int, out_channels: int, blocks: int = 2, stride: int = 2):
-        super().__init__(ResBlock(in_channels, out_channels, stride),
-                         *(ResBlock(out_channels, out_channels) for _ in range(blocks - 1)))
+    def __init__(self, in_channels: int, out_channels: int, blocks: int = 2, stride: int = 2, wrap: bool = False):
+        super().__init__(ResBlock(in_channels, out_channels, stride, wrap=wrap),
+                         *(ResBlock(out_channels, out_channels, wrap=wrap) for _ in range(blocks - 1)))
 
 
 class AttentionGate(nn.Module):

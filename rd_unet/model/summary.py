@@ -90,7 +90,8 @@ def render(desc: dict) -> str:
     c = desc["config"]
     padded = desc["inside"]
     lines = [f"{c.arch}: depth {c.depth}, base channels {c.base_channels}, {c.upsampling} upsampling"
-             f"{', residual output' if c.residual else ''}; one map of {desc['map_size'][0]} x {desc['map_size'][1]}"
+             f"{', residual output' if c.residual else ''}{', mask head' if c.mask_head else ''}"
+             f"{', convolutions wrapped around Doppler' if c.doppler_wrap else ''}; one map of {desc['map_size'][0]} x {desc['map_size'][1]}"
              f" (Doppler x range), {padded[0]} x {padded[1]} inside", "",
              f"{'level':34s} {'output (B, C, D, R)':>24s} {'parameters':>12s}"]
     for lv in desc["levels"]:

@@ -53,12 +53,14 @@ class UNet(nn.Module):
         self.tile = tile          # unet-valid: output cells per tile of the overlap-tile inference (0: whole map)
         widths = [config.base_channels * 2 ** level for level in range(config.depth + 1)]
         arch = config.arch
-        block = ResBlock if arch in ("residual-unet", "resnet-unet") else DoubleConv
+        block = partial(ResBlock if arch in ("residual-unet", "resnet-unet") else DoubleConv,
+                        wrap=config.doppler_wrap)
         if arch == "unet-valid":
             block = partial(DoubleConv, padding=0)
         self.inc = block(config.in_channels, widths[0])
         if arch == "resnet-unet":       # ResNet-18-style encoder: stages of two residual blocks, stride 2
-            self.downs = nn.ModuleList(ResStage(widths[i], widths[i + 1]) for i in range(config.depth))
+            self.downs = nn.ModuleList(ResStage(widths[i], widths[i + 1], wrap=config.doppler_wrap)
+                                       for i in range(config.depth))
         else:
             self.downs = nn.ModuleList(Down(widths[i], widths[i + 1], block) for i in range(config.depth))
         self.ups = nn.ModuleList(Up(widths[i + 1], widths[i], config.upsampling, block=block,

@@ -242,9 +242,14 @@ def _init_from(cfg: TrainConfig) -> tuple[TrainConfig, dict]:
     state = read_checkpoint(path)
     model_cfg = from_dict(UNetConfig, state["model_config"])
     norm_cfg = from_dict(NormalizationConfig, state["normalization"])
-    if cfg.model not in (UNetConfig(), model_cfg):
+    # doppler_wrap changes the padding, not the weights: a run may switch it on in fine-tuning
+    wrap = cfg.model.doppler_wrap or model_cfg.doppler_wrap
+    asked = dataclasses.replace(cfg.model, doppler_wrap=False)
+    if asked not in (UNetConfig(), dataclasses.replace(model_cfg, doppler_wrap=False)):
         raise ValueError(f"--init {cfg.init}: its model is {to_dict(model_cfg)}, but the run asks for "
-                         f"{to_dict(cfg.model)}; leave the model options out to fine-tune it")
+                         f"{to_dict(cfg.model)}; leave the model options out to fine-tune it "
+                         f"(only doppler_wrap may be switched on)")
+    model_cfg = dataclasses.replace(model_cfg, doppler_wrap=wrap)
     default = NormalizationConfig()
     # the training target and the inference settings may be changed in fine-tuning; the input
     # representation (eps, scale_db) always stays the checkpoint's

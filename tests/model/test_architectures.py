@@ -72,6 +72,19 @@ def test_arch_command_prints_and_draws(tmp_path, capsys):
     assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_arch_command_takes_every_model_option(capsys):
+    # the mask head's 1x1 output adds base_channels + 1 parameters; the Doppler wrap none
+    from rd_unet.cli import main
+    counts = {}
+    for extra in ([], ["--mask-head"], ["--doppler-wrap"]):
+        assert main(["arch", "--depth", "2", "--base-channels", "4", "--map-size", "16", "16", *extra]) == 0
+        out = capsys.readouterr().out
+        counts[tuple(extra)] = int(out.split("parameters: ")[1].split()[0].replace(",", ""))
+        assert ("mask head" in out) == ("--mask-head" in extra)
+        assert ("wrapped around Doppler" in out) == ("--doppler-wrap" in extra)
+    assert counts[("--mask-head",)] - counts[()] == 5 and counts[("--doppler-wrap",)] == counts[()]
+
+
 def test_valid_unet_is_the_original_572_to_388():
     """Ronneberger et al.: depth 4, valid convolutions, 572 x 572 in, 388 x 388 out. The sizes
     do not depend on the width, so base 4 stands in for the paper's 64 (a CPU test)."""

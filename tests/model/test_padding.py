@@ -96,3 +96,61 @@ def test_mirror_pad_refuses_an_axis_other_than_doppler_or_range():
         with pytest.raises(ValueError, match="last two axes"):
             mirror_pad(x, 2, dim)
     assert mirror_pad(x, 2, 2).shape == (2, 1, 7, 7) and mirror_pad(x, 2, 3).shape == (2, 1, 5, 9)
+
+
+# ------------------------------------------------------------------ Doppler wrap (UNetConfig.doppler_wrap)
+
+def _random_weights(net):
+    with torch.no_grad():             # a fresh U-Net is the identity (zero-initialised output)
+        for p in net.parameters():
+            p.normal_(0.0, 0.3)
+    return net.eval()
+
+
+def test_wrap_conv_is_a_convolution_on_the_doppler_circle_by_brute_force():
+    from rd_unet.model.parts import WrapConv2d
+    torch.manual_seed(3)
+    conv = WrapConv2d(2, 3, 3, padding=1, bias=False)
+    x = np.random.default_rng(4).normal(size=(1, 2, 5, 7))
+    w = conv.weight.detach().double().numpy()
+    want = np.zeros((1, 3, 5, 7))
+    for o in range(3):
+        for d in range(5):
+            for r in range(7):
+                for c in range(2):
+                    for i in range(3):
+                        for j in range(3):
+                            rr = r + j - 1
+                            if 0 <= rr < 7:         # range: zero padding; Doppler: around the circle
+                                want[0, o, d, r] += w[o, c, i, j] * x[0, c, (d + i - 1) % 5, rr]
+    with torch.no_grad():
+        got = conv(torch.from_numpy(x).float()).double().numpy()
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ["unet", "residual-unet", "attention-unet", "resnet-unet"])
+def test_doppler_wrap_makes_the_unet_equivariant_to_shifts_of_its_pooling_grid(arch):
+    torch.manual_seed(0)
+    x = torch.from_numpy(np.random.default_rng(5).normal(size=(2, 1, 16, 12)).astype(np.float32))
+    for wrap in (True, False):
+        net = _random_weights(UNet(UNetConfig(depth=2, base_channels=4, arch=arch, doppler_wrap=wrap)))
+        with torch.no_grad():
+            y = net(x)
+            errors = [(net(x.roll(k, -2)).roll(-k, -2) - y).abs().max().item() for k in (4, 8, 12)]
+        if wrap:      # a shift by a multiple of 2**depth rows: the same output, shifted
+            assert max(errors) < 1e-4 * y.abs().max().item(), (arch, errors)
+        else:         # zero padding: the map's Doppler ends are a border the network sees
+            assert min(errors) > 1e-2 * y.abs().max().item(), (arch, errors)
+
+
+def test_doppler_wrap_keeps_the_weights_of_the_zero_padded_network():
+    plain = UNet(UNetConfig(depth=2, base_channels=4))
+    wrapped = UNet(UNetConfig(depth=2, base_channels=4, doppler_wrap=True))
+    assert plain.state_dict().keys() == wrapped.state_dict().keys()
+    wrapped.load_state_dict(_random_weights(plain).state_dict())
+    x = torch.from_numpy(np.random.default_rng(6).normal(size=(1, 1, 16, 12)).astype(np.float32))
+    with torch.no_grad():          # the same weights, another padding: another answer
+        assert not torch.allclose(plain.eval()(x), wrapped.eval()(x))
+    from rd_unet.config import ConfigError
+    with pytest.raises(ConfigError, match="doppler_wrap: unet-valid has no padding to wrap"):
+        UNetConfig(arch="unet-valid", doppler_wrap=True)

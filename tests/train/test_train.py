@@ -306,6 +306,23 @@ def test_init_fine_tunes_from_a_checkpoint(tiny_dataset, tmp_path):
                           init=str(pt), init_overrides=("eps",)), progress=False)
 
 
+def test_init_may_switch_doppler_wrap_on_and_keeps_the_rest_of_the_model(tiny_dataset, tmp_path):
+    train(cfg_for(tiny_dataset, tmp_path / "a", epochs=1), progress=False)
+    start = read_checkpoint(tmp_path / "a" / "best.pt")
+    assert start["model_config"]["doppler_wrap"] is False
+    train(TrainConfig(data=str(tiny_dataset), output=str(tmp_path / "b"), epochs=1, batch_size=8, lr=1e-12,
+                      init=str(tmp_path / "a" / "best.pt"), model=UNetConfig(doppler_wrap=True)), progress=False)
+    end = read_checkpoint(tmp_path / "b" / "last.pt")
+    assert end["model_config"] == dict(start["model_config"], doppler_wrap=True)
+    for k in (k for k in start["model"] if k.endswith("weight")):
+        torch.testing.assert_close(end["model"][k], start["model"][k], rtol=1e-6, atol=1e-7)
+    # and the run's other model options must still match the checkpoint's
+    with pytest.raises(ValueError, match="only doppler_wrap may be switched on"):
+        train(TrainConfig(data=str(tiny_dataset), output=str(tmp_path / "c"), epochs=1, batch_size=8,
+                          init=str(tmp_path / "a" / "best.pt"), model=UNetConfig(depth=2, doppler_wrap=True)),
+              progress=False)
+
+
 def test_init_rejects_a_conflicting_model_and_a_missing_checkpoint(tiny_dataset, tmp_path):
     train(cfg_for(tiny_dataset, tmp_path / "a", epochs=1), progress=False)
     with pytest.raises(ValueError, match="leave the model options out"):
