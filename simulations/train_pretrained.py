@@ -12,7 +12,8 @@ command of every stage, written from that record by simulations/evaluate_pretrai
         w('data/pretrained/stageN.pt', 'data/pretrained/default.pt', flip_average=True)"
 
 (the time limit is checked after each epoch, so a stage runs at least one epoch whatever
-its limit).
+its limit). A new stage is shipped with simulations/ship_pretrained.py, which chains its
+record onto default.json and writes that record into default.pt too.
 
 With a GPU, one run on the broad mixture for as long as it improves is simpler.
 
