@@ -456,6 +456,12 @@ class NormalizationConfig(Validated):
     # passes instead of one (docs/normalisation.md, "Flip averaging")
     flip_average: bool = spec(False, None, "average the network's output over the four flips of the map "
                               "(test-time augmentation; four passes)")
+    # inference only: the network's output also averaged over ``doppler_shifts`` circular
+    # shifts of the map along Doppler (rows 0, D/n, 2D/n, ...), each shifted back: the
+    # Doppler axis is periodic, so a shifted map is a valid map whose borders and pooling
+    # grid fall elsewhere (docs/normalisation.md, "Doppler-shift averaging"); 1: off
+    doppler_shifts: int = spec(1, Range(1, 16, integer=True), "also average the network's output over this many "
+                               "circular Doppler shifts of the map (test-time augmentation; multiplies the passes)")
 
 
 ARCHITECTURES = ("unet", "unet-valid", "residual-unet", "attention-unet", "resnet-unet")

@@ -30,6 +30,9 @@ set -e
   --model broad7_roll2_flip=data/pretrained_v21/b7_roll2_flip.pt \
   --model soup_tw1_roll2_flip=data/pretrained_v21/soup_tw1_roll2_flip.pt \
   --model broad7_roll_tw2_flip=data/pretrained_v21/b7_roll_tw2_flip.pt \
+  --model broad7_wrap_flip=data/pretrained_v22/b7_wrap_flip.pt \
+  --model roll2_shift2_flip=data/pretrained_v22/roll2_shift2_flip.pt \
+  --model roll2_shift4_flip=data/pretrained_v22/roll2_shift4_flip.pt \
   --describe "v02=the model shipped until now: 106 CPU minutes in two stages on the preset mixtures, target floor 0" \
   --describe "tf0=from scratch, 12 minutes on 1 CPU thread, randomised mixture (48 variants, no noise slope), target floor 0" \
   --describe "tf1=the same as tf0 with target floor 1" \
@@ -67,6 +70,9 @@ set -e
   --describe "broad7_roll2_flip=broad7_roll fine-tuned a second broad7 epoch with --doppler-roll and the same recipe at lr 5e-5 (25 minutes on 2 CPU threads), evaluated with flip averaging. Shipped as 0.11: on the card (seed 9000) unseen 0.322 against 0.10's 0.273, moving_platform +0.016, tall_512x64 +0.013 (dominating), mean over 19 scenarios 0.430 against 0.428, but the rectangular windows and noise_slope below notch_median1 (by 0.003 and 0.001), strong targets' peaks up to 0.5 dB lower and 6 of 8 recorded movers kept (0.10: 7)" \
   --describe "soup_tw1_roll2_flip=a weight average of broad7_tw1 and broad7_roll2 (the 0.10 and 0.11 weights; every floating-point tensor averaged, no training), evaluated with flip averaging. Not shipped: between the two (mean 0.403, unseen 0.360 against 0.366); on the recorded maps 7 of 8 movers kept, the frame.txt person at -15.6 dB" \
   --describe "broad7_roll_tw2_flip=broad7_roll2 (the 0.11 weights) fine-tuned one more broad7 epoch with --doppler-roll and target-cell loss weight 2 (the cells whose training target stands above the noise floor count three times), lr 5e-5 (35 minutes on 2 CPU threads beside other jobs), evaluated with flip averaging. Not shipped: level with broad7_roll2 on model selection (mean 0.405; default +0.002, unseen +0.003, moving_platform +0.002), fewer targets erased (44.9 % against 46.0 %) and strong targets' peaks -3.7 dB against -4.0, but the rectangular windows 0.307 against 0.314 and the noise-only tail above the input's (+0.04 dB). A lead for keeping targets, not a card of its own in the session" \
+  --describe "broad7_wrap_flip=broad7_roll2 (the 0.11 weights) fine-tuned one more broad7 epoch with --doppler-roll and convolutions that wrap around the Doppler axis (--doppler-wrap: circular padding in Doppler, zero padding in range; the same weights), the 0.11 recipe (target-cell weight 1, peak-cell weight 3, target noise 0.03), lr 7e-5 (30 minutes on 2 CPU threads), evaluated with flip averaging. Not shipped: mean 0.401 against 0.405, unseen 0.352 against 0.366 (its 48-row maps are mirror-padded to 64 rows, and the wrap joins the mirror to the first row), rectangular windows 0.306 against 0.314; moving_platform 0.403 against 0.399 (docs/normalisation.md)" \
+  --describe "roll2_shift2_flip=the 0.11 weights (broad7_roll2) evaluated with flip averaging and Doppler-shift averaging over 2 circular shifts (rows 0 and D/2; 8 passes per map); no training" \
+  --describe "roll2_shift4_flip=the same over 4 circular Doppler shifts (rows 0, D/4, D/2, 3D/4; 16 passes per map); no training" \
   --scenarios default ground_surveillance unseen stress/moving_platform stress/windows_rectangular --maps 100 \
   --title "Ablation: training target, loss weighting and mixture (model selection, seed 8000)" \
   --output docs/ablation.md

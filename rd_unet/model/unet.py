@@ -211,11 +211,16 @@ class Denoiser(nn.Module):
     def network(self, x: torch.Tensor) -> torch.Tensor:
         """The U-Net on the normalised map, in float32; with ``flip_average`` the mean of its
         outputs over the four flips of the map, each flipped back (every channel: the
-        map and, with a mask head, its logits)."""
-        if not self.normalization.flip_average:
+        map and, with a mask head, its logits), and with ``doppler_shifts`` > 1 over as many
+        circular Doppler shifts of each, each shifted back."""
+        flips = ((), (-2,), (-1,), (-2, -1)) if self.normalization.flip_average else ((),)
+        n, d = self.normalization.doppler_shifts, x.shape[-2]
+        shifts = sorted({round(i * d / n) % d for i in range(n)})     # fewer where the map has fewer rows
+        if len(flips) == len(shifts) == 1:
             return self.unet(x).float()
-        flips = ((), (-2,), (-1,), (-2, -1))
-        return sum(self.unet(x.flip(dims)).float().flip(dims) for dims in flips) / len(flips)
+        views = [(dims, k) for dims in flips for k in shifts]
+        return sum(self.unet(x.flip(dims).roll(k, -2)).float().roll(-k, -2).flip(dims)
+                   for dims, k in views) / len(views)
 
     def outputs(self, power: torch.Tensor, logits: bool = False):
         """(cleaned power, target probability or None), from one ``network`` call (one pass

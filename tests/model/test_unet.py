@@ -198,3 +198,25 @@ def test_flip_average_makes_the_denoiser_flip_equivariant(mask_head):
                 assert same == equivariant, (flip_average, dims)
                 if mask_head:
                     assert torch.allclose(mask_f, mask.flip(dims), rtol=1e-4, atol=1e-6) == equivariant
+
+
+@pytest.mark.parametrize("rows, shifts, period", [(12, 4, 3), (12, 12, 1), (3, 4, 1)])
+def test_doppler_shift_averaging_makes_the_denoiser_equivariant_to_shifts_of_its_period(rows, shifts, period):
+    """NormalizationConfig.doppler_shifts = n averages over the shifts by multiples of D/n
+    rows: a group average when n divides D, so cleaning a map shifted by D/n rows gives the
+    cleaned map shifted; with n >= D it is equivariant to every shift (a map of 3 rows asked
+    for 4 shifts averages its 3 distinct ones, each once). A U-Net with random weights is not
+    equivariant without it."""
+    torch.manual_seed(0)
+    unet = UNet(UNetConfig(depth=1, base_channels=4, residual=False)).eval()
+    p = torch.from_numpy(np.random.default_rng(2).exponential(1.0, (2, 1, rows, 10))).float()
+    for n, equivariant in ((1, False), (shifts, True)):
+        for flip in (False, True):
+            model = Denoiser(unet, NormalizationConfig(doppler_shifts=n, flip_average=flip)).eval()
+            with torch.no_grad():
+                out = model(p)
+                same = torch.allclose(model(p.roll(period, -2)), out.roll(period, -2), rtol=1e-4, atol=1e-6)
+                assert same == equivariant, (n, flip)
+                if flip and equivariant:      # and still flip-equivariant (the shifts are closed under negation)
+                    for dims in ((-2,), (-1,)):
+                        assert torch.allclose(model(p.flip(dims)), out.flip(dims), rtol=1e-4, atol=1e-6), dims

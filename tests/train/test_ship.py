@@ -65,3 +65,9 @@ def test_a_candidate_without_its_record_is_refused(tmp_path):
         ship([tmp_path / "a.pt"], dest)
     assert read_checkpoint(dest)["extra"]["model_card"] == {"init": "somewhere/dev.pt"}    # untouched
 
+
+
+def test_the_shipped_checkpoint_carries_the_record_shipped_beside_it():
+    from simulations.ship_pretrained import SHIPPED
+    inside = read_checkpoint(SHIPPED)["extra"]["model_card"]
+    assert inside == json.loads(SHIPPED.with_suffix(".json").read_text())
