@@ -141,7 +141,8 @@ def _cmd_evaluate(args):
     except ValueError as err:
         raise ValueError(flag_error(err)) from None
     report = evaluate(args.data, args.model, args.output, cfg, progress=not args.quiet,
-                      passthrough=args.passthrough, flip_average=args.flip_average)
+                      passthrough=args.passthrough, flip_average=args.flip_average,
+                      doppler_shifts=args.doppler_shifts)
     print(f"wrote {Path(args.output) / 'report.md'} and report.json")
     _print_headline(report)
 
@@ -168,7 +169,8 @@ def _cmd_clean(args):
     summary = clean_files(args.inputs, args.output, model=args.model, units=args.units, axes=args.axes,
                           batch_size=args.batch_size, device=args.device, overwrite=args.overwrite,
                           progress=not args.quiet, max_memory_mb=args.max_memory, shard=args.shard,
-                          passthrough=args.passthrough, flip_average=args.flip_average)
+                          passthrough=args.passthrough, flip_average=args.flip_average,
+                          doppler_shifts=args.doppler_shifts)
     return 1 if summary["failed"] else 0
 
 
@@ -246,6 +248,22 @@ def _cmd_presets(args):
         print(f"{name:20s} {d['num_doppler_bins']:4d} x {d['num_range_bins']:<4d} {sc.description}")
 
 
+def _inference_flags(s):
+    """The inference settings a checkpoint carries, overridable by clean and evaluate."""
+    s.add_argument("--passthrough", action=argparse.BooleanOptionalAction, default=None,
+                   help="keep the input's power at the cells the network calls signal and kept (--passthrough), or "
+                        "output the network's estimate alone (--no-passthrough); default: as the model's checkpoint "
+                        "says (the shipped model: alone). docs/normalisation.md measures both")
+    s.add_argument("--flip-average", action=argparse.BooleanOptionalAction, default=None,
+                   help="average the network's output over the four flips of each map (--flip-average; test-time "
+                        "augmentation, four passes) or run it once (--no-flip-average); default: as the model's "
+                        "checkpoint says (the shipped model: on). docs/normalisation.md measures both")
+    s.add_argument("--doppler-shifts", type=int, default=None, metavar="N",
+                   help="also average the network's output over N circular Doppler shifts of each map (test-time "
+                        "augmentation, N times the passes; 1: none); default: as the model's checkpoint says (the "
+                        "shipped model: 1). docs/normalisation.md measures it")
+
+
 def _cmd_demo(args):
     from rd_unet.demo import run_demo
     run_demo(args.output, quick=args.quick, device=args.device, progress=not args.quiet)
@@ -307,14 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="calibration maps (0: enough cells for Pfa 1e-6, at most 2000)")
     s.add_argument("--batch-size", type=int, default=32)
     s.add_argument("--device", default="auto")
-    s.add_argument("--passthrough", action=argparse.BooleanOptionalAction, default=None,
-                   help="keep the input's power at the cells the network calls signal and kept (--passthrough), or "
-                        "output the network's estimate alone (--no-passthrough); default: as the model's checkpoint "
-                        "says (the shipped model: alone). docs/normalisation.md measures both")
-    s.add_argument("--flip-average", action=argparse.BooleanOptionalAction, default=None,
-                   help="average the network's output over the four flips of each map (--flip-average; test-time "
-                        "augmentation, four passes) or run it once (--no-flip-average); default: as the model's "
-                        "checkpoint says (the shipped model: on). docs/normalisation.md measures both")
+    _inference_flags(s)
 
     s = add("clean", _cmd_clean, "Denoise recorded RD maps (HDF5, .npy, .npz, .mat) file to file.")
     s.add_argument("inputs", nargs="+", help="files, FILE.h5:/group/dataset, FILE.npz:name, directories or globs")
@@ -324,14 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--axes", default=None, help="axis order of the stored array, e.g. RD, NRD, DRN (default NDR / DR)")
     s.add_argument("--batch-size", type=int, default=16)
     s.add_argument("--device", default="auto")
-    s.add_argument("--passthrough", action=argparse.BooleanOptionalAction, default=None,
-                   help="keep the input's power at the cells the network calls signal and kept (--passthrough), or "
-                        "output the network's estimate alone (--no-passthrough); default: as the model's checkpoint "
-                        "says (the shipped model: alone). docs/normalisation.md measures both")
-    s.add_argument("--flip-average", action=argparse.BooleanOptionalAction, default=None,
-                   help="average the network's output over the four flips of each map (--flip-average; test-time "
-                        "augmentation, four passes) or run it once (--no-flip-average); default: as the model's "
-                        "checkpoint says (the shipped model: on). docs/normalisation.md measures both")
+    _inference_flags(s)
     s.add_argument("--overwrite", action="store_true", help="redo outputs that already exist")
     s.add_argument("--max-memory", type=float, default=2048.0, metavar="MB",
                    help="largest single .npz/.mat array read whole (.npy and HDF5 are streamed in batches)")

@@ -295,3 +295,31 @@ def test_flip_average_travels_in_the_model_and_the_flags_turn_it_off_and_on(tmp_
         sidecar = json.loads((tmp_path / name / "x.npy.rd_unet.json").read_text())
         assert sidecar["rd_unet_flip_average"] is equivariant
     np.testing.assert_allclose(np.load(tmp_path / "on2" / "x.npy"), np.load(tmp_path / "on" / "x.npy"), rtol=1e-6)
+
+
+def test_doppler_shifts_flag_makes_cleaning_commute_with_circular_doppler_shifts(tmp_path, capsys):
+    """``--doppler-shifts 4`` on 16-row maps averages over the shifts by 0, 4, 8, 12 rows:
+    cleaning a map rolled by 4 rows gives the cleaned map rolled (a U-Net with random
+    weights alone does not); the sidecar records the setting; 0 is refused."""
+    import torch
+    from rd_unet.config import UNetConfig
+    from rd_unet.model.checkpoint import save_checkpoint
+    from rd_unet.model.unet import UNet
+    cfg = UNetConfig(depth=2, base_channels=4, residual=False)
+    torch.manual_seed(4)
+    save_checkpoint(tmp_path / "m.pt", model=UNet(cfg), model_config=cfg, normalization=NormalizationConfig())
+    p = maps((2, 16, 20))
+    np.save(tmp_path / "x.npy", p)
+    np.save(tmp_path / "r.npy", np.roll(p, 4, axis=1))
+    for name, flags, commutes in (("one", [], False), ("four", ["--doppler-shifts", "4"], True)):
+        assert main(["clean", str(tmp_path / "x.npy"), str(tmp_path / "r.npy"), "--output", str(tmp_path / name),
+                     "--model", str(tmp_path / "m.pt"), *flags, "--quiet"]) == 0
+        out, out_r = np.load(tmp_path / name / "x.npy"), np.load(tmp_path / name / "r.npy")
+        assert np.allclose(out_r, np.roll(out, 4, axis=1), rtol=1e-4) == commutes, name
+        sidecar = json.loads((tmp_path / name / "x.npy.rd_unet.json").read_text())
+        assert sidecar["rd_unet_doppler_shifts"] == (4 if commutes else 1)
+    capsys.readouterr()
+    assert main(["clean", str(tmp_path / "x.npy"), "--output", str(tmp_path / "bad"), "--model",
+                 str(tmp_path / "m.pt"), "--doppler-shifts", "0", "--quiet"]) == 2
+    assert "--doppler-shifts: expected a whole number from 1 to 16, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "bad" / "x.npy").exists()

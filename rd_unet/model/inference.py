@@ -33,16 +33,20 @@ def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
 
 
 def load_denoiser(model=None, device="auto", passthrough: bool | None = None,
-                  flip_average: bool | None = None) -> tuple[Denoiser, torch.device, str]:
+                  flip_average: bool | None = None,
+                  doppler_shifts: int | None = None) -> tuple[Denoiser, torch.device, str]:
     """(denoiser, device, checkpoint path) from a path, a shipped model's name, a Denoiser, or None (default).
 
     ``passthrough``: None keeps the checkpoint's (NormalizationConfig.passthrough); False
     gives the network's estimate alone, True the input's power where the estimate stands
     ``passthrough_db`` above the noise floor. ``flip_average``: None keeps the
     checkpoint's; True averages the network's output over the four flips of the map,
-    False runs it once. A Denoiser passed in is left as it is: a changed setting goes to a
-    shallow copy sharing its weights.
+    False runs it once. ``doppler_shifts``: None keeps the checkpoint's; n also averages
+    over n circular Doppler shifts of the map (1: none). A Denoiser passed in is left as it
+    is: a changed setting goes to a shallow copy sharing its weights.
     """
+    if doppler_shifts is not None and not (isinstance(doppler_shifts, int) and 1 <= doppler_shifts <= 16):
+        raise ValueError(f"--doppler-shifts: expected a whole number from 1 to 16, got {doppler_shifts!r}")
     dev = pick_device(device)
     if isinstance(model, Denoiser):
         denoiser, path = model.to(dev).eval(), "<in-memory model>"
@@ -51,6 +55,8 @@ def load_denoiser(model=None, device="auto", passthrough: bool | None = None,
         denoiser = load_model(path, dev)
     changes = {k: bool(v) for k, v in (("passthrough", passthrough), ("flip_average", flip_average))
                if v is not None and bool(v) != getattr(denoiser.normalization, k)}
+    if doppler_shifts is not None and doppler_shifts != denoiser.normalization.doppler_shifts:
+        changes["doppler_shifts"] = doppler_shifts
     if changes:
         denoiser = copy.copy(denoiser)
         denoiser.normalization = dataclasses.replace(denoiser.normalization, **changes)
