@@ -510,6 +510,13 @@ def model_card(results: dict, model: Path, maps: int, seed: int = 9000, noise_ma
          "the network once; docs/normalisation.md and the ablation measure both." if norm.get("flip_average") else
          "The network runs once per map (`--flip-average` would average it over the map's four flips; "
          "docs/normalisation.md measures that)."), "",
+        *([f"**Doppler-shift averaging** (inference only, {norm['doppler_shifts']} shifts): each of those passes "
+           f"also runs on the map shifted circularly along Doppler by 0"
+           + "".join(f", {k}/{norm['doppler_shifts']}" for k in range(1, norm['doppler_shifts']))
+           + " of its rows, each output shifted back (the Doppler axis is periodic, so a shifted map is a valid "
+           f"map whose borders and pooling grid fall elsewhere), {norm['doppler_shifts']} times the passes. "
+           "`--doppler-shifts 1` (clean, evaluate) turns it off; docs/normalisation.md and the ablation measure "
+           "both.", ""] if norm.get("doppler_shifts", 1) > 1 else []),
         "## Training data and training", "",
         "Simulated maps only, cut into 64 x 128 crops (one per 64 x 128 of a map's area), mixed and "
         "shuffled; validation is a separate draw (seed 2000) at 15 % of the size. Every stage ran "
