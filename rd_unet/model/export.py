@@ -28,6 +28,11 @@ def export_onnx(model, output) -> Path:
     except ImportError:
         raise ValueError("export needs the onnx and onnxscript packages: pip install 'rd_unet[export]'") from None
     denoiser, _, _ = load_denoiser(model, "cpu")
+    if denoiser.normalization.doppler_shifts > 1:
+        raise ValueError(f"export: the model averages over {denoiser.normalization.doppler_shifts} Doppler shifts, "
+                         "whose rows depend on the map's size, which an exported graph leaves open; export a copy "
+                         "with doppler_shifts 1 (rd_unet.model.checkpoint.with_normalization(src, dst, "
+                         "doppler_shifts=1))")
     example = torch.rand(EXAMPLE_SHAPE) * 3.0
     dims = {"power": {0: torch.export.Dim("batch"), 2: torch.export.Dim("doppler", min=8),
                       3: torch.export.Dim("range", min=8)}}

@@ -215,12 +215,19 @@ class Denoiser(nn.Module):
         circular Doppler shifts of each, each shifted back."""
         flips = ((), (-2,), (-1,), (-2, -1)) if self.normalization.flip_average else ((),)
         n, d = self.normalization.doppler_shifts, x.shape[-2]
-        shifts = sorted({round(i * d / n) % d for i in range(n)})     # fewer where the map has fewer rows
+        # fewer shifts where the map has fewer rows; none computed from the size when off, so
+        # that an exported graph (rd-unet export) does not depend on the traced map's size
+        shifts = sorted({round(i * d / n) % d for i in range(n)}) if n > 1 else [0]
         if len(flips) == len(shifts) == 1:
             return self.unet(x).float()
-        views = [(dims, k) for dims in flips for k in shifts]
-        return sum(self.unet(x.flip(dims).roll(k, -2)).float().roll(-k, -2).flip(dims)
-                   for dims, k in views) / len(views)
+        return sum(self._view(x, dims, k) for dims in flips for k in shifts) / (len(flips) * len(shifts))
+
+    def _view(self, x: torch.Tensor, dims: tuple, k: int) -> torch.Tensor:
+        """The U-Net on ``x`` flipped along ``dims`` and rolled ``k`` rows, its output rolled and flipped back."""
+        x = x.flip(dims)
+        if k:
+            return self.unet(x.roll(k, -2)).float().roll(-k, -2).flip(dims)
+        return self.unet(x).float().flip(dims)
 
     def outputs(self, power: torch.Tensor, logits: bool = False):
         """(cleaned power, target probability or None), from one ``network`` call (one pass

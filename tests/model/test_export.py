@@ -30,3 +30,13 @@ def test_export_refuses_a_wrong_suffix(tmp_path, capsys):
     from rd_unet.cli import main
     assert main(["export", "--output", str(tmp_path / "m.pt")]) == 2
     assert "expected a file name ending in .onnx" in capsys.readouterr().err
+
+
+def test_export_refuses_a_model_that_averages_over_doppler_shifts(tmp_path, capsys):
+    from rd_unet.cli import main
+    from rd_unet.model.checkpoint import with_normalization
+    from rd_unet.model.pretrained import resolve_model
+    shifted = with_normalization(resolve_model("default"), tmp_path / "s.pt", doppler_shifts=2)
+    assert main(["export", "--model", str(shifted), "--output", str(tmp_path / "m.onnx")]) == 2
+    assert "export: the model averages over 2 Doppler shifts" in capsys.readouterr().err
+    assert not list(tmp_path.glob("m.onnx*"))
