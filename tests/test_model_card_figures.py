@@ -66,14 +66,16 @@ def test_the_cards_training_commands_use_flags_train_pretrained_accepts():
     rolled = ep.train_command(stage, 15)
     plain = ep.train_command({**stage, "doppler_roll": False}, 15, last=True)
     first = ep.train_command({"mixture": "base", "lr": 2e-3, "arch": "unet", "depth": 4, "base_channels": 16}, 1)
+    wrapped = ep.train_command({**stage, "doppler_wrap": True}, 16)
     assert "--doppler-roll" in rolled and "--doppler-roll" not in plain
+    assert "--doppler-wrap" in wrapped and "--doppler-wrap" not in rolled
     assert "--init data/pretrained/stage14.pt" in rolled and "--output data/pretrained/stage15.pt" in rolled
     assert "--output" not in plain and "--init" not in first and "--arch unet" in first
     script = str(Path(ep.__file__).with_name("train_pretrained.py"))
     helptext = subprocess.run([sys.executable, script, "--help"], capture_output=True,
                               text=True, check=True).stdout
     accepted = set(re.findall(r"--[a-z][a-z-]*", helptext))
-    for command in (rolled, plain, first):
+    for command in (rolled, plain, first, wrapped):
         assert set(re.findall(r" (--[a-z][a-z-]*)", command)) <= accepted, command
 
 
