@@ -132,7 +132,7 @@ def run_demo(output="data/demo", *, quick: bool = False, device: str = "auto", p
     p = headline["pretrained"]
     _say(f"   the shipped model on the same maps: Pd at Pfa 1e-4 {p['pd_at_pfa_1e-4']:.2f} (best classical, "
          f"{p['best_classical']}: {p['pd_best_classical_1e-4']:.2f}); partial AUC {p['partial_auc']:.3f} against "
-         f"{p['partial_auc_best_classical']:.3f}; erases {p['erased_fraction']:.0%} of the targets; "
+         f"{p['partial_auc_best_classical']:.3f}; erases {p['erased_fraction']:.0%} of the targets. "
          f"{verdict(shipped)} Report: {out / 'report_pretrained' / 'report.md'}")
     return report
 
