@@ -377,7 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("models", _cmd_models, "List the pretrained models shipped with the package.")
     add("presets", _cmd_presets, "List the scenario presets.")
 
-    s = add("demo", _cmd_demo, "Run the whole pipeline on the default scenario and write a report.")
+    s = add("demo", _cmd_demo, "Run the whole pipeline on the default scenario and write a report; then score the shipped "
+                               "model on the same test maps.")
     s.add_argument("--output", default="data/demo")
     s.add_argument("--quick", action="store_true", help="a one-minute smoke run")
     s.add_argument("--device", default="auto")
