@@ -65,6 +65,9 @@ def ship(candidates, dest=SHIPPED, flip_average: bool = True) -> dict:
             raise FileNotFoundError(f"{path}: expected a checkpoint with its training record {side.name} beside it "
                                     "(written by train_pretrained.py)")
         records.append(json.loads(side.read_text()))
+    if not dest.with_suffix(".json").is_file():
+        raise FileNotFoundError(f"{dest.with_suffix('.json')}: the shipped model's training record is missing; "
+                                "the new stages are chained onto it")
     shipped = json.loads(dest.with_suffix(".json").read_text())
     record = chained_record(shipped, records)
     state = read_checkpoint(candidates[0])

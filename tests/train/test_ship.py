@@ -64,6 +64,10 @@ def test_a_candidate_without_its_record_is_refused(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"a\.pt: expected a checkpoint with its training record a\.json"):
         ship([tmp_path / "a.pt"], dest)
     assert read_checkpoint(dest)["extra"]["model_card"] == {"init": "somewhere/dev.pt"}    # untouched
+    (tmp_path / "a.json").write_text("{}")
+    (tmp_path / "default.json").unlink()
+    with pytest.raises(FileNotFoundError, match=r"default\.json: the shipped model's training record is missing"):
+        ship([tmp_path / "a.pt"], dest)
 
 
 
