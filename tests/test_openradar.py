@@ -37,11 +37,10 @@ def test_the_floor_away_from_the_movers_does_not_rise(assessed):
 
 
 @pytest.mark.xfail(strict=True, reason="the shipped model still erases real movers and shrinks "
-                   "others (measured with 0.11: 2 of the 8 lost by CA-CFAR after cleaning, the -0.99 m/s mover of "
-                   "simple_frame_1 at -29 dB and the +1.07 m/s mover of frame.txt at -20 dB; three kept ones lose "
-                   "11-27 dB, among them the -0.58 m/s person of frame.txt at -26.7 dB and the -0.49 m/s mover of "
-                   "doppler_example_1 at -10.7 dB); see "
-                   "docs/model-card.md")
+                   "others (measured with 0.12: 4 of the 8 lost by CA-CFAR after cleaning, the -0.99 and -2.63 m/s "
+                   "movers of simple_frame_1 at -21.4 and -13.4 dB, the -0.49 m/s mover of doppler_example_1 at "
+                   "-17.8 dB and the +1.07 m/s mover of frame.txt at -12.1 dB; the -0.58 m/s person of frame.txt "
+                   "is still detected but 35.8 dB down; 0.11 lost 2); see docs/model-card.md")
 def test_movers_stay_detected_with_their_peak_within_3_db(assessed):
     for name, a in zip(*assessed):
         assert a["kept"].all(), (name, a["peak_change_db"])
@@ -83,6 +82,7 @@ def test_on_recorded_backgrounds_the_unet_beats_the_best_classical_and_keeps_str
 
 def test_on_recorded_backgrounds_the_unet_dominates_the_best_classical(injected):
     # 0.6 fell below notch_median3 at 1e-3..6e-3; 0.7 and 0.8 (target noise 0.03) did not;
-    # 0.9 did at 6e-3 (Pd 0.737 against 0.739, 2 of 965 targets); 0.10 and 0.11 do not
+    # 0.9 did at 6e-3 (Pd 0.737 against 0.739, 2 of 965 targets); 0.10, 0.11 and 0.12
+    # (target noise 0.3) do not
     assert injected["unet_dominates_best_classical"], injected["unet_loses_at_pfa"]
     assert not injected["unet_loses_at_pfa"]
