@@ -252,7 +252,9 @@ def _provenance(ctx: _Context, source: Path, units: str) -> dict:
             "rd_unet_passthrough_cut_db": float(ctx.denoiser.normalization.passthrough_cut_db),
             # whether the network's output was averaged over the four flips of each map
             "rd_unet_flip_average": bool(ctx.denoiser.normalization.flip_average),
-            "rd_unet_doppler_shifts": int(ctx.denoiser.normalization.doppler_shifts)}
+            "rd_unet_doppler_shifts": int(ctx.denoiser.normalization.doppler_shifts),
+            # whether each range column was normalised by its own noise floor
+            "rd_unet_floor_profile": bool(ctx.denoiser.normalization.floor_profile)}
 
 
 def _write_sidecar(out: Path, meta: dict) -> None:
@@ -588,7 +590,8 @@ def clean_file(job: Job, ctx: _Context) -> dict:
 def clean_files(inputs, output, *, model=None, units: str = "power", axes: str | None = None, batch_size: int = 16,
                 device="auto", overwrite: bool = False, progress: bool = True, max_memory_mb: float = 2048.0,
                 shard: str | tuple[int, int] = (0, 1), passthrough: bool | None = None,
-                flip_average: bool | None = None, doppler_shifts: int | None = None) -> dict:
+                flip_average: bool | None = None, doppler_shifts: int | None = None,
+                floor_profile: bool | None = None) -> dict:
     """Clean files into the directory ``output``; returns a summary and prints it.
 
     Never writes into an input; outputs that exist already are skipped unless
@@ -599,7 +602,9 @@ def clean_files(inputs, output, *, model=None, units: str = "power", axes: str |
     ``passthrough``: None keeps the model's; False, the network's estimate alone; True,
     the input's power at the cells the network keeps. ``flip_average``: None keeps the
     model's; True/False turns the test-time flip averaging on/off; ``doppler_shifts``: None
-    keeps the model's, n averages over n circular Doppler shifts (see ``load_denoiser``).
+    keeps the model's, n averages over n circular Doppler shifts; ``floor_profile``: None
+    keeps the model's, True/False a noise floor per range column or one per map (see
+    ``load_denoiser``).
     """
     from rd_unet.data.generate import parse_shard, shard_range
     from rd_unet.model.checkpoint import file_sha256
@@ -617,7 +622,7 @@ def clean_files(inputs, output, *, model=None, units: str = "power", axes: str |
         start, stop = shard_range(len(jobs), (k, n))
         jobs = jobs[start:stop]
     early_failures = len(failures)
-    denoiser, dev, model_path = load_denoiser(model, device, passthrough, flip_average, doppler_shifts)
+    denoiser, dev, model_path = load_denoiser(model, device, passthrough, flip_average, doppler_shifts, floor_profile)
     sha = file_sha256(model_path) if os.path.isfile(model_path) else ""
     t0 = time.perf_counter()
     bar = tqdm(desc="clean", unit="map", disable=not progress)

@@ -142,7 +142,7 @@ def _cmd_evaluate(args):
         raise ValueError(flag_error(err)) from None
     report = evaluate(args.data, args.model, args.output, cfg, progress=not args.quiet,
                       passthrough=args.passthrough, flip_average=args.flip_average,
-                      doppler_shifts=args.doppler_shifts)
+                      doppler_shifts=args.doppler_shifts, floor_profile=args.floor_profile)
     print(f"wrote {Path(args.output) / 'report.md'} and report.json")
     _print_headline(report)
 
@@ -170,7 +170,7 @@ def _cmd_clean(args):
                           batch_size=args.batch_size, device=args.device, overwrite=args.overwrite,
                           progress=not args.quiet, max_memory_mb=args.max_memory, shard=args.shard,
                           passthrough=args.passthrough, flip_average=args.flip_average,
-                          doppler_shifts=args.doppler_shifts)
+                          doppler_shifts=args.doppler_shifts, floor_profile=args.floor_profile)
     return 1 if summary["failed"] else 0
 
 
@@ -262,6 +262,10 @@ def _inference_flags(s):
                    help="also average the network's output over N circular Doppler shifts of each map (test-time "
                         "augmentation, N times the passes; 1: none); default: as the model's checkpoint says (the "
                         "shipped model: 1). docs/normalisation.md measures it")
+    s.add_argument("--floor-profile", action=argparse.BooleanOptionalAction, default=None,
+                   help="normalise each range column by its own noise floor, for floors that rise or fall over "
+                        "range (--floor-profile), or the whole map by one (--no-floor-profile); default: as the "
+                        "model's checkpoint says (the shipped model: on). docs/normalisation.md measures both")
 
 
 def _cmd_demo(args):

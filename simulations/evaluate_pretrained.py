@@ -517,6 +517,14 @@ def model_card(results: dict, model: Path, maps: int, seed: int = 9000, noise_ma
            f"map whose borders and pooling grid fall elsewhere), {norm['doppler_shifts']} times the passes. "
            "`--doppler-shifts 1` (clean, evaluate) turns it off; docs/normalisation.md and the ablation measure "
            "both.", ""] if norm.get("doppler_shifts", 1) > 1 else []),
+        ("**A noise floor per range column** (inference only, on): the map's noise floor is scaled per range "
+         "column by its profile over range (each column's lower quartile over Doppler, a running median over 15 "
+         "range bins), so a floor that rises or falls over range (an IF filter's shape) reaches the network "
+         "flattened and is restored after; the training maps were normalised by one floor per map, most of them "
+         "flat. `--no-floor-profile` (clean, evaluate) uses one floor per map; docs/normalisation.md and the "
+         "ablation measure both." if norm.get("floor_profile") else
+         "One noise floor per map (`--floor-profile` would normalise each range column by its own; "
+         "docs/normalisation.md measures that)."), "",
         "## Training data and training", "",
         "Simulated maps only, cut into 64 x 128 crops (one per 64 x 128 of a map's area), mixed and "
         "shuffled; validation is a separate draw (seed 2000) at 15 % of the size. Every stage ran "
@@ -630,7 +638,8 @@ def model_card(results: dict, model: Path, maps: int, seed: int = 9000, noise_ma
     # the inference-only settings the shipped checkpoint carries (its weights are the last stage's)
     inference = {**({name: norm[name] for name in ("passthrough", "passthrough_db", "passthrough_cut_db")}
                     if norm.get("passthrough") else {}),
-                 **({"flip_average": True} if norm.get("flip_average") else {})}
+                 **({"flip_average": True} if norm.get("flip_average") else {}),
+                 **({"floor_profile": True} if norm.get("floor_profile") else {})}
     for k, st in enumerate(reversed(stages), start=1):
         lines.append(train_command(st, k, last=k == len(stages) and not inference))
     if inference:       # inference settings on the last stage's weights, unchanged (docs/normalisation.md)

@@ -6,8 +6,8 @@ The candidates are runs of ``train_pretrained.py``, newest first, each fine-tune
 next (the oldest from the model shipped now). Their records (the ``.json`` beside each
 ``.pt``) are chained onto the shipped record as new stages whose ``init`` is the stage
 before, named ``data/pretrained/stageN.pt`` as the model card's Reproduce section
-writes it. The newest candidate's weights are written with flip averaging on (the
-shipped inference setting), and the chained record travels inside the checkpoint
+writes it. The newest candidate's weights are written with flip averaging and the noise
+floor per range column on (the shipped inference settings), and the chained record travels inside the checkpoint
 (``extra["model_card"]``) as well as beside it, so a copy of the ``.pt`` alone still
 tells how it was trained. Both files are written to a temporary name, then renamed.
 
@@ -53,7 +53,7 @@ def chained_record(shipped: dict, candidates: list[dict]) -> dict:
     return chain
 
 
-def ship(candidates, dest=SHIPPED, flip_average: bool = True) -> dict:
+def ship(candidates, dest=SHIPPED, flip_average: bool = True, floor_profile: bool = True) -> dict:
     """Write ``dest`` (.pt) and its ``.json`` from the candidate checkpoints (newest first)."""
     if not candidates:
         raise ValueError("ship: expected at least one candidate checkpoint")
@@ -71,7 +71,7 @@ def ship(candidates, dest=SHIPPED, flip_average: bool = True) -> dict:
     shipped = json.loads(dest.with_suffix(".json").read_text())
     record = chained_record(shipped, records)
     state = read_checkpoint(candidates[0])
-    state["normalization"] = dict(state["normalization"], flip_average=flip_average)
+    state["normalization"] = dict(state["normalization"], flip_average=flip_average, floor_profile=floor_profile)
     _write(state, record, dest)
     return record
 

@@ -297,6 +297,40 @@ def test_flip_average_travels_in_the_model_and_the_flags_turn_it_off_and_on(tmp_
     np.testing.assert_allclose(np.load(tmp_path / "on2" / "x.npy"), np.load(tmp_path / "on" / "x.npy"), rtol=1e-6)
 
 
+def test_floor_profile_travels_in_the_model_and_the_flags_turn_it_off_and_on(tmp_path):
+    """A model saved with floor_profile cleans a map times a monotone gain over range into
+    the cleaned map times that gain (its columns hold one set of values, so their floors
+    scale exactly with the gain); a U-Net with random weights does not with
+    ``--no-floor-profile``; ``--floor-profile`` turns it on for a model saved without it.
+    The sidecar records which."""
+    import torch
+    from rd_unet.config import UNetConfig
+    from rd_unet.model.checkpoint import save_checkpoint
+    from rd_unet.model.unet import UNet
+    cfg = UNetConfig(depth=2, base_channels=4, residual=False)
+    torch.manual_seed(4)
+    net = UNet(cfg)
+    rng = np.random.default_rng(6)
+    column = rng.exponential(1.0, (2, 16))
+    p = np.stack([rng.permutation(column, axis=1) for _ in range(24)], axis=-1)     # (2, 16, 24)
+    gain = 10 ** (np.linspace(0.0, 12.0, 24) / 10)
+    np.save(tmp_path / "x.npy", p)
+    np.save(tmp_path / "g.npy", p * gain)
+    runs = {"on": ("prof.pt", True, []), "off": ("prof.pt", True, ["--no-floor-profile"]),
+            "on2": ("plain.pt", False, ["--floor-profile"])}
+    for name, (ckpt, stored, flags) in runs.items():
+        if not (tmp_path / ckpt).exists():
+            save_checkpoint(tmp_path / ckpt, model=net, model_config=cfg,
+                            normalization=NormalizationConfig(floor_profile=stored))
+        assert main(["clean", str(tmp_path / "x.npy"), str(tmp_path / "g.npy"), "--output", str(tmp_path / name),
+                     "--model", str(tmp_path / ckpt), *flags, "--quiet"]) == 0
+    for name, equivariant in (("on", True), ("off", False), ("on2", True)):
+        out, out_g = np.load(tmp_path / name / "x.npy"), np.load(tmp_path / name / "g.npy")
+        assert np.allclose(out_g, out * gain, rtol=1e-4) == equivariant, name
+        sidecar = json.loads((tmp_path / name / "x.npy.rd_unet.json").read_text())
+        assert sidecar["rd_unet_floor_profile"] is equivariant
+
+
 def test_doppler_shifts_flag_makes_cleaning_commute_with_circular_doppler_shifts(tmp_path, capsys):
     """``--doppler-shifts 4`` on 16-row maps averages over the shifts by 0, 4, 8, 12 rows:
     cleaning a map rolled by 4 rows gives the cleaned map rolled (a U-Net with random

@@ -394,7 +394,8 @@ def compare(entries, curves, calibration: Calibration) -> dict:
 # ----------------------------------------------------------------------------- the whole evaluation
 def evaluate(data, model, output, cfg: EvalConfig = EvalConfig(), progress: bool = True, *,
              extra_methods: dict | None = None, passthrough: bool | None = None,
-             flip_average: bool | None = None, doppler_shifts: int | None = None) -> dict:
+             flip_average: bool | None = None, doppler_shifts: int | None = None,
+             floor_profile: bool | None = None) -> dict:
     """Evaluate raw maps, the classical baselines, the U-Net (``model``: checkpoint path,
     shipped name, or None for the shipped default; ``False``: no U-Net) and the oracle on
     the test dataset ``data``. ``extra_methods``: more denoisers to score beside them,
@@ -402,12 +403,13 @@ def evaluate(data, model, output, cfg: EvalConfig = EvalConfig(), progress: bool
     model's; False scores the network's estimate alone, True with the passthrough on;
     ``flip_average``: None keeps the model's, True/False turns the test-time flip
     averaging on/off, ``doppler_shifts`` the number of circular Doppler shifts averaged
-    over (see ``load_denoiser``)."""
+    over, ``floor_profile`` None/True/False the noise floor per range column (see
+    ``load_denoiser``)."""
 
     output = Path(output)
     t_start = time.time()
     denoiser, device, model_path = (load_denoiser(model, cfg.device, passthrough, flip_average,
-                                                                 doppler_shifts) if model is not False
+                                                  doppler_shifts, floor_profile) if model is not False
                                     else (None, None, ""))
     with open_dataset(data, need_clean=True) as f:
         n_total = f["noisy"].shape[0]
@@ -431,6 +433,7 @@ def evaluate(data, model, output, cfg: EvalConfig = EvalConfig(), progress: bool
         report["model"]["passthrough_cut_db"] = float(denoiser.normalization.passthrough_cut_db)
         report["model"]["flip_average"] = bool(denoiser.normalization.flip_average)
         report["model"]["doppler_shifts"] = int(denoiser.normalization.doppler_shifts)
+        report["model"]["floor_profile"] = bool(denoiser.normalization.floor_profile)
     report["figures"] = render_figures(report, curves, edges, panels, range_m, velocity_mps, output)
     report["seconds"] = round(time.time() - t_start, 1)
     report = _json_safe(report)

@@ -34,7 +34,8 @@ def pick_device(name: str = "auto", local_rank: int = 0) -> torch.device:
 
 def load_denoiser(model=None, device="auto", passthrough: bool | None = None,
                   flip_average: bool | None = None,
-                  doppler_shifts: int | None = None) -> tuple[Denoiser, torch.device, str]:
+                  doppler_shifts: int | None = None,
+                  floor_profile: bool | None = None) -> tuple[Denoiser, torch.device, str]:
     """(denoiser, device, checkpoint path) from a path, a shipped model's name, a Denoiser, or None (default).
 
     ``passthrough``: None keeps the checkpoint's (NormalizationConfig.passthrough); False
@@ -42,7 +43,9 @@ def load_denoiser(model=None, device="auto", passthrough: bool | None = None,
     ``passthrough_db`` above the noise floor. ``flip_average``: None keeps the
     checkpoint's; True averages the network's output over the four flips of the map,
     False runs it once. ``doppler_shifts``: None keeps the checkpoint's; n also averages
-    over n circular Doppler shifts of the map (1: none). A Denoiser passed in is left as it
+    over n circular Doppler shifts of the map (1: none). ``floor_profile``: None keeps the
+    checkpoint's; True normalises each range column by its own noise floor, False the
+    whole map by one (NormalizationConfig.floor_profile). A Denoiser passed in is left as it
     is: a changed setting goes to a shallow copy sharing its weights.
     """
     if doppler_shifts is not None and not (isinstance(doppler_shifts, int) and 1 <= doppler_shifts <= 16):
@@ -53,7 +56,8 @@ def load_denoiser(model=None, device="auto", passthrough: bool | None = None,
     else:
         path = str(resolve_model(model))
         denoiser = load_model(path, dev)
-    changes = {k: bool(v) for k, v in (("passthrough", passthrough), ("flip_average", flip_average))
+    changes = {k: bool(v) for k, v in (("passthrough", passthrough), ("flip_average", flip_average),
+                                       ("floor_profile", floor_profile))
                if v is not None and bool(v) != getattr(denoiser.normalization, k)}
     if doppler_shifts is not None and doppler_shifts != denoiser.normalization.doppler_shifts:
         changes["doppler_shifts"] = doppler_shifts

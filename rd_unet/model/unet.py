@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rd_unet.config import NormalizationConfig, UNetConfig
-from rd_unet.data.normalize import from_network, noise_floor, to_network
+from rd_unet.data.normalize import from_network, noise_floor, noise_floor_profile, to_network
 from rd_unet.model.parts import DoubleConv, Down, OutConv, ResBlock, ResStage, Up, center_crop
 
 
@@ -232,7 +232,8 @@ class Denoiser(nn.Module):
     def outputs(self, power: torch.Tensor, logits: bool = False):
         """(cleaned power, target probability or None), from one ``network`` call (one pass
         of the U-Net, or four with ``flip_average``)."""
-        floor = noise_floor(power)                                   # (B, 1, 1, 1)
+        # (B, 1, 1, 1), or (B, 1, 1, R) with a floor per range column
+        floor = noise_floor_profile(power) if self.normalization.floor_profile else noise_floor(power)
         x = to_network(power, floor, self.normalization)
         # a cell far above anything a radar map holds (a glitch, a saturated ADC word) must
         # not steer the network's output elsewhere: the network sees the noise floor there,

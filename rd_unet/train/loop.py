@@ -254,7 +254,7 @@ def _init_from(cfg: TrainConfig) -> tuple[TrainConfig, dict]:
     # the training target and the inference settings may be changed in fine-tuning; the input
     # representation (eps, scale_db) always stays the checkpoint's
     settable = ("target_floor", "target_noise", "passthrough", "passthrough_db", "passthrough_cut_db", "flip_average",
-                "doppler_shifts")
+                "doppler_shifts", "floor_profile")
     fixed = sorted(set(cfg.init_overrides) - set(settable))
     if fixed:
         raise ValueError(f"--init {cfg.init}: {fixed[0]!r} cannot be changed in fine-tuning (the network was trained "

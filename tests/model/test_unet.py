@@ -220,3 +220,81 @@ def test_doppler_shift_averaging_makes_the_denoiser_equivariant_to_shifts_of_its
                 if flip and equivariant:      # and still flip-equivariant (the shifts are closed under negation)
                     for dims in ((-2,), (-1,)):
                         assert torch.allclose(model(p.flip(dims)), out.flip(dims), rtol=1e-4, atol=1e-6), dims
+
+
+# ------------------------------------------------------------- a floor per range column
+def _profile_db(p):
+    from rd_unet.data.normalize import noise_floor_profile
+    return 10 * torch.log10(noise_floor_profile(p)[..., 0, :] / noise_floor(p)[..., 0, :])
+
+
+def test_floor_profile_of_a_flat_floor_is_flat():
+    """Exponential noise of one mean: a column's lower quartile over 128 Doppler cells has a
+    relative spread of 17.5 % (order statistics: sqrt(q (1 - q) / n) / (f(x_q) x_q)), the
+    running median over 15 columns cuts it to about 6 % (0.25 dB) inside the map; the edge
+    columns (replicated) keep their own 0.7 dB. Over 20 maps every inner column within
+    1 dB of the map's floor, every edge column within 2.5 dB (3.5 sigma), the mean within
+    0.2 dB, and the floor itself within 2 % of the true mean."""
+    from rd_unet.data.normalize import noise_floor_profile
+    p = torch.from_numpy(np.random.default_rng(3).exponential(5.0, (20, 1, 128, 96)))
+    prof = _profile_db(p)
+    assert prof[..., 7:-7].abs().max() < 1.0
+    assert prof.abs().max() < 2.5
+    assert abs(float(prof.mean())) < 0.2
+    assert float(noise_floor_profile(p).mean()) == pytest.approx(5.0, rel=0.02)
+
+
+def test_floor_profile_follows_a_sloped_floor_past_a_ridge_targets_and_clutter():
+    """A floor rising 10 dB over range (linear in dB), a ground-clutter ridge of 5 rows 30 dB
+    up, strong targets, and a clutter band 20 dB up filling a fraction c = 0.2 of the rows
+    over 32 range bins. Outside the band the floor's shape is the true one within 1 dB
+    (2.5 at the edge columns). Inside, a column's lower quartile is the noise's quantile
+    q / (1 - c) of the remaining cells: the floor reads 10 log10(ln(1 - q / (1 - c)) /
+    ln(1 - q)) dB high (order statistics; 1.1 dB here), which the band's inner columns show
+    within 1 dB: a floor per column cannot tell a clutter band that fills its columns from
+    a higher floor."""
+    from rd_unet.data.normalize import noise_floor_profile
+    rng = np.random.default_rng(4)
+    d, r, q, c = 128, 128, 0.25, 0.2
+    true_db = np.linspace(0.0, 10.0, r)
+    p = rng.exponential(1.0, (d, r)) * 10 ** (true_db / 10)
+    p[62:67] *= 1e3                                       # the zero-Doppler ridge
+    rows = rng.choice(np.setdiff1d(np.arange(d), np.arange(62, 67)), int(c * d), replace=False)
+    p[np.ix_(rows, np.arange(40, 72))] *= 100.0           # the clutter band
+    for dd, rr in ((10, 5), (90, 60), (30, 120)):
+        p[dd - 1:dd + 2, rr - 1:rr + 2] *= 1e4
+    floor_db = 10 * np.log10(noise_floor_profile(torch.from_numpy(p)[None, None])[0, 0, 0].numpy())
+    # every column holds the ridge's 5 rows too: the fraction of cells above the noise
+    c_col = 5 / d + np.where((np.arange(r) >= 40) & (np.arange(r) < 72), c, 0.0)
+    expected = true_db + 10 * np.log10(np.log(1 - q / (1 - c_col)) / np.log(1 - q))
+    err = floor_db - expected
+    err -= np.median(err)                                 # the shape; the level is the map floor's
+    inner = np.r_[7:33, 48:64, 80:r - 7]                  # past the edges and the band's borders
+    assert np.abs(err[inner]).max() < 1.0
+    assert np.abs(err[np.r_[0:7, r - 7:r]]).max() < 2.5
+
+
+def test_floor_profile_makes_the_denoiser_equivariant_to_a_gain_over_range():
+    """With floor_profile, a map multiplied by a monotone gain over range g(r) is cleaned to
+    g(r) times the cleaned map: the network sees the same normalised map (exactly, for a map
+    whose columns hold the same values: their quartiles scale by g, and a running median of a
+    monotone sequence is its centre). A U-Net with random weights is not equivariant without."""
+    torch.manual_seed(0)
+    unet = UNet(UNetConfig(depth=2, base_channels=4, residual=False)).eval()
+    rng = np.random.default_rng(5)
+    column = rng.exponential(1.0, 40)
+    p = np.stack([rng.permutation(column) for _ in range(48)], axis=1)          # (40 Doppler, 48 range)
+    g = 10 ** (np.linspace(-6.0, 8.0, 48) ** 3 / 400.0 / 10)                     # monotone, 14 dB
+    p, g = torch.from_numpy(p)[None, None].float(), torch.from_numpy(g).float()
+    for profile, equivariant in ((False, False), (True, True)):
+        model = Denoiser(unet, NormalizationConfig(floor_profile=profile)).eval()
+        with torch.no_grad():
+            same = torch.allclose(model(p * g), model(p) * g, rtol=1e-4, atol=1e-7)
+        assert same == equivariant, profile
+
+
+@pytest.mark.parametrize("quantile", [0.0, 1.0, -0.5])
+def test_floor_profile_rejects_a_quantile_outside_0_1(quantile):
+    from rd_unet.data.normalize import noise_floor_profile
+    with pytest.raises(ValueError, match="quantile: expected a value in"):
+        noise_floor_profile(torch.ones(1, 1, 8, 8), quantile=quantile)

@@ -39,7 +39,7 @@ def test_ship_chains_the_candidates_and_carries_the_record_inside(tmp_path):
     assert record["history"] == {"epoch": [1, 2, 3]}
     state = read_checkpoint(dest)
     assert state["extra"]["model_card"] == record == json.loads(dest.with_suffix(".json").read_text())
-    assert state["normalization"]["flip_average"] is True
+    assert state["normalization"]["flip_average"] is True and state["normalization"]["floor_profile"] is True
     newest = read_checkpoint(tmp_path / "b.pt")["model"]
     assert all(torch.equal(state["model"][k], newest[k]) for k in newest)
     assert not list(tmp_path.glob("*.partial"))
