@@ -25,6 +25,10 @@ def test_quick_demo_runs_the_whole_pipeline(tmp_path, capsys):
     assert p["partial_auc"] == shipped["methods"]["unet"]["partial_auc"]
     assert p["best_classical"] == shipped["best_classical"]
     assert "the shipped model on the same maps: Pd at Pfa 1e-4 " + f"{p['pd_at_pfa_1e-4']:.2f}" in out
+    # the erased share beside it among the strong targets, which an output floor cannot hide
+    strong = shipped["methods"]["unet"]["erased_fraction_snr10"]
+    assert p["erased_fraction_snr10"] == strong
+    assert f"of the targets, {strong:.0%} of those of SNR >= 10 dB" in out      # the preset reaches 20 dB
     # a second run reuses the datasets
     assert main(["demo", "--quick", "--output", str(tmp_path), "--quiet"]) == 0
     assert "reusing" in capsys.readouterr().out
