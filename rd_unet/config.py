@@ -456,13 +456,14 @@ class NormalizationConfig(Validated):
     # passes instead of one (docs/normalisation.md, "Flip averaging")
     flip_average: bool = spec(False, None, "average the network's output over the four flips of the map "
                               "(test-time augmentation; four passes)")
-    # inference only: the map's noise floor scaled per range column by its profile over
-    # range (rd_unet.data.normalize.noise_floor_profile): a floor that rises or falls over
-    # range (an IF filter's shape) is flattened before the network and restored after, so
-    # the network sees the flat floors most of its training maps have
-    # (docs/normalisation.md, "A floor per range column")
+    # the map's noise floor scaled per range column by its profile over range
+    # (rd_unet.data.normalize.noise_floor_profile): a floor that rises or falls over range
+    # (an IF filter's shape) is flattened before the network and restored after. Training
+    # normalises its inputs and targets the same way; a checkpoint trained with one floor
+    # per map may switch it on at inference alone (docs/normalisation.md, "A noise floor
+    # per range column")
     floor_profile: bool = spec(False, None, "normalise each range column by its own noise floor (a floor that rises "
-                               "or falls over range); inference only")
+                               "or falls over range)")
     # inference only: the network's output also averaged over ``doppler_shifts`` circular
     # shifts of the map along Doppler (rows 0, D/n, 2D/n, ...), each shifted back: the
     # Doppler axis is periodic, so a shifted map is a valid map whose borders and pooling

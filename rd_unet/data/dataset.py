@@ -16,16 +16,18 @@ from torch.utils.data import Dataset
 
 from rd_unet.config import NormalizationConfig
 from rd_unet.data.hdf5 import DatasetFormatError, open_dataset
-from rd_unet.data.normalize import noise_floor, to_network
+from rd_unet.data.normalize import noise_floor, noise_floor_profile, to_network
 
 
 def normalize_pair(noisy: np.ndarray, clean: np.ndarray, cfg: NormalizationConfig, noise: np.ndarray | None = None):
     """(N, D, R) noisy and clean power -> (N, 1, D, R) float32 tensors, both relative to the
-    noisy floor; the target is the clean map plus ``cfg.target_floor`` noise floors plus
-    ``cfg.target_noise`` times ``noise``, the thermal noise alone (needed when it is not 0)."""
+    noisy floor (one per range column with ``cfg.floor_profile``, as the Denoiser
+    normalises at inference); the target is the clean map plus ``cfg.target_floor`` noise
+    floors plus ``cfg.target_noise`` times ``noise``, the thermal noise alone (needed
+    when it is not 0)."""
     x = torch.from_numpy(np.ascontiguousarray(noisy, np.float32))
     y = torch.from_numpy(np.ascontiguousarray(clean, np.float32))
-    floor = noise_floor(x)
+    floor = noise_floor_profile(x) if cfg.floor_profile else noise_floor(x)
     y = y + cfg.target_floor * floor
     if cfg.target_noise:
         if noise is None:
