@@ -463,6 +463,7 @@ def train_command(st: dict, k: int, last: bool = False) -> str:
                if st.get("peak_weight") else "")
             + (" --doppler-roll" if st.get("doppler_roll") else "")
             + (" --doppler-wrap" if st.get("doppler_wrap") else "")
+            + (" --floor-profile" if st.get("floor_profile") else "")
             + f" --time-limit-min {st.get('time_limit_min') or round(st.get('train_minutes', 60)):g}{out}")
 
 

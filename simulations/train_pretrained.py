@@ -6,10 +6,11 @@ The shipped model was trained on the CPU in stages, each a run of this script fi
 the previous one (``--init``). Their record travels in rd_unet/pretrained/default.json,
 and docs/model-card.md lists the stages with their budgets and, under "Reproduce", the
 command of every stage, written from that record by simulations/evaluate_pretrained.py
-(``train_command``), the last being the weights copied with flip averaging on:
+(``train_command``), the last being the weights copied with flip averaging and the noise
+floor per range column on:
 
     python -c "from rd_unet.model.checkpoint import with_normalization as w; \
-        w('data/pretrained/stageN.pt', 'data/pretrained/default.pt', flip_average=True)"
+        w('data/pretrained/stageN.pt', 'data/pretrained/default.pt', flip_average=True, floor_profile=True)"
 
 (the time limit is checked after each epoch, so a stage runs at least one epoch whatever
 its limit). A new stage is shipped with simulations/ship_pretrained.py, which chains its
@@ -361,6 +362,9 @@ def main():
     p.add_argument("--doppler-wrap", action="store_true",
                    help="convolutions wrap around the Doppler axis (UNetConfig.doppler_wrap; may be switched on "
                         "when fine-tuning an --init checkpoint)")
+    p.add_argument("--floor-profile", action="store_true",
+                   help="normalise inputs and targets by a noise floor per range column "
+                        "(NormalizationConfig.floor_profile), as the shipped model does at inference")
     p.add_argument("--output", default=str(ROOT / "rd_unet" / "pretrained" / "default.pt"))
     args = p.parse_args()
     if args.threads:
@@ -368,6 +372,8 @@ def main():
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     given = {k: v for k, v in (("target_floor", args.target_floor), ("target_noise", args.target_noise)) if v is not None}
+    if args.floor_profile:
+        given["floor_profile"] = True
     noise = given.get("target_noise", read_checkpoint(resolve_model(args.init))["normalization"].get("target_noise", 0.0)
                       if args.init else 0.0)
     store_noise = noise > 0
@@ -400,6 +406,9 @@ def main():
         "peak_weight": args.peak_weight, "peak_threshold_db": args.peak_threshold_db, "mixture": args.mixture,
         "target_floor": state["normalization"]["target_floor"],      # with --init and 0: the checkpoint's
         "target_noise": state["normalization"]["target_noise"],
+        # trained on maps normalised per range column (inherited from an --init checkpoint
+        # that has it, as the shipped one does)
+        "floor_profile": bool(state["normalization"].get("floor_profile", False)),
         "time_limit_min": args.time_limit_min,
         "doppler_roll": args.doppler_roll,
         "doppler_wrap": cfg.model.doppler_wrap,

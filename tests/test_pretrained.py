@@ -33,6 +33,7 @@ def test_generalises_to_an_unseen_scenario(tmp_path):
     assert m["unet"]["partial_auc"] > m["raw"]["partial_auc"] + 0.02
     assert report["model"]["passthrough"] is False      # what was scored: the shipped model has no passthrough
     assert report["model"]["flip_average"] is True      # and averages over the map's flips (0.8)
+    assert report["model"]["floor_profile"] is True     # with a noise floor per range column (0.13)
 
 
 def test_passthrough_keeps_strong_targets_at_their_power():
