@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/clean.py
 	$(PY) benchmarks/cfar.py
 	$(PY) benchmarks/flip_average.py
+	$(PY) benchmarks/floor_profile.py
 
 clean-venv:
 	rm -rf $(VENV)
