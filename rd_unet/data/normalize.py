@@ -49,7 +49,8 @@ def noise_floor_profile(power: torch.Tensor, quantile: float = 0.25, width: int 
     (the edge columns replicated: a roll-off at the map's edge is followed, at the
     precision of one column) and divided by its median over range; the floor is
     ``noise_floor`` of the map divided by that profile, times the profile. A flat floor
-    gives a profile within a fraction of a dB of 1. Cells above the noise move a column's
+    gives a profile within a fraction of a dB of 1; columns whose quartile is 0 (blanked
+    range bins, zero padding) take the map's floor. Cells above the noise move a column's
     quantile: where they fill a fraction c of it, the floor reads
     ln(1 - q / (1 - c)) / ln(1 - q) high (0.2 dB for a clutter ridge of 5 rows in 128,
     1.4 dB for c = 0.24): a floor per column cannot tell clutter that fills its column
@@ -57,6 +58,8 @@ def noise_floor_profile(power: torch.Tensor, quantile: float = 0.25, width: int 
     """
     if not 0.0 < quantile < 1.0:
         raise ValueError(f"quantile: expected a value in (0, 1), got {quantile!r}")
+    if int(width) < 1:
+        raise ValueError(f"width: expected at least 1 range bin, got {width!r}")
     d, r = power.shape[-2], power.shape[-1]
     # integer arithmetic on the sizes, so that an exported graph (rd-unet export) keeps them open
     k = (d - 1) * round(quantile * 1000) // 1000
@@ -66,7 +69,8 @@ def noise_floor_profile(power: torch.Tensor, quantile: float = 0.25, width: int 
     padded = torch.cat([column[..., :1].expand(edge), column, column[..., -1:].expand(edge)], dim=-1)
     smooth = torch.sort(padded.unfold(-1, 2 * h + 1, 1), dim=-1).values[..., h]   # (..., R)
     middle = torch.sort(smooth, dim=-1).values[..., (r - 1) // 2, None]
-    profile = torch.where(middle > 0, smooth / middle.clamp_min(1e-30), torch.ones_like(smooth))
+    # columns whose quartile is 0 (blanked range bins, zero padding) take the map's floor
+    profile = torch.where((middle > 0) & (smooth > 0), smooth / middle.clamp_min(1e-30), torch.ones_like(smooth))
     profile = profile[..., None, :].clamp_min(1e-30)                        # (..., 1, R)
     # the map's floor measured on the flattened map: a slope does not bias it, and a map
     # scaled by any monotone gain over range g(r) gets exactly g(r) times its floor

@@ -298,3 +298,29 @@ def test_floor_profile_rejects_a_quantile_outside_0_1(quantile):
     from rd_unet.data.normalize import noise_floor_profile
     with pytest.raises(ValueError, match="quantile: expected a value in"):
         noise_floor_profile(torch.ones(1, 1, 8, 8), quantile=quantile)
+    with pytest.raises(ValueError, match="width: expected at least 1"):
+        noise_floor_profile(torch.ones(1, 1, 8, 8), width=0)
+
+
+def test_floor_profile_of_blanked_range_bins_is_the_maps_floor():
+    """A map whose first 20 of 96 range bins are zero (blanked near range, zero padding):
+    those columns take the map's floor (a positive one, not zero), so no noise cell near
+    them is pushed 100 dB above a vanishing floor (where it would count as a glitch and
+    pass through). The map's floor is the median of the flattened map, blanked cells
+    included, as with one floor per map: with a fraction z of zeros the median is the
+    noise's quantile u = (1/2 - z) / (1 - z), so the floor reads -ln(1 - u) / ln 2 of the
+    mean (-1.8 dB here), within 0.5 dB over the 69 columns past the edge."""
+    from rd_unet.data.normalize import noise_floor_profile
+    p = torch.from_numpy(np.random.default_rng(8).exponential(2.0, (1, 1, 64, 96)))
+    p[..., :20] = 0.0
+    floor = noise_floor_profile(p)[0, 0, 0].numpy()
+    assert np.all(floor[:20] > 0) and np.all(floor[:20] == floor[0])
+    z = 20 / 96
+    u = (0.5 - z) / (1 - z)
+    expected = 2.0 * -np.log(1 - u) / np.log(2)
+    assert abs(10 * np.log10(floor[27:].mean() / expected)) < 0.5
+    assert abs(10 * np.log10(floor[0] / expected)) < 1.0
+    unet = UNet(UNetConfig(depth=2, base_channels=4)).eval()                        # residual: the identity
+    with torch.no_grad():
+        out = Denoiser(unet, NormalizationConfig(floor_profile=True), pedestal=False)(p.float())
+    torch.testing.assert_close(out, p.float(), rtol=1e-4, atol=1e-6)
