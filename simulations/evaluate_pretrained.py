@@ -518,11 +518,16 @@ def model_card(results: dict, model: Path, maps: int, seed: int = 9000, noise_ma
            f"map whose borders and pooling grid fall elsewhere), {norm['doppler_shifts']} times the passes. "
            "`--doppler-shifts 1` (clean, evaluate) turns it off; docs/normalisation.md and the ablation measure "
            "both.", ""] if norm.get("doppler_shifts", 1) > 1 else []),
-        ("**A noise floor per range column** (inference only, on): the map's noise floor is scaled per range "
+        ("**A noise floor per range column** (" + ("on, in training too" if card.get("floor_profile") else
+                                                    "inference only, on") +
+         "): the map's noise floor is scaled per range "
          "column by its profile over range (each column's lower quartile over Doppler, a running median over 15 "
          "range bins), so a floor that rises or falls over range (an IF filter's shape) reaches the network "
-         "flattened and is restored after; the training maps were normalised by one floor per map, most of them "
-         "flat. `--no-floor-profile` (clean, evaluate) uses one floor per map; docs/normalisation.md and the "
+         "flattened and is restored after; " + ("the last stage trained on maps normalised the same way. "
+                                                if card.get("floor_profile") else
+                                                "the training maps were normalised by one floor per map, most of "
+                                                "them flat. ") +
+         "`--no-floor-profile` (clean, evaluate) uses one floor per map; docs/normalisation.md and the "
          "ablation measure both." if norm.get("floor_profile") else
          "One noise floor per map (`--floor-profile` would normalise each range column by its own; "
          "docs/normalisation.md measures that)."), "",
