@@ -90,6 +90,22 @@ def test_one_extreme_cell_does_not_change_the_rest(tmp_path, capsys):
     assert "1 cell(s) more than 100 dB above their map's noise floor" in capsys.readouterr().out
 
 
+def test_the_glitch_warning_counts_what_the_model_passes_through_on_a_sloped_floor(tmp_path, capsys):
+    """The shipped model measures the floor per range column: on a map whose floor rises
+    30 dB over range, a cell 95 dB above the map's floor in the lowest columns is about
+    110 dB above its own column's, so the model passes it through unchanged, and the
+    warning counts it (with one floor per map it would not)."""
+    from rd_unet.model.inference import clean_maps
+    m = maps((64, 128), seed=4) * 10 ** (np.linspace(0.0, 30.0, 128) / 10)
+    floor = np.median(m) / np.log(2)
+    m[30, 3] = floor * 10 ** 9.5
+    out = clean_maps(m)
+    assert out[30, 3] == np.float32(m[30, 3])                                  # passed through
+    np.save(tmp_path / "s.npy", m[None].astype(np.float32))
+    assert main(["clean", str(tmp_path / "s.npy"), "--output", str(tmp_path / "o"), "--quiet"]) == 0
+    assert "1 cell(s) more than 100 dB above their map's noise floor" in capsys.readouterr().out
+
+
 def test_maps_that_look_like_db_or_are_empty_get_a_warning(tmp_path, identity, capsys):
     db = 10 * np.log10(maps((4, 16, 32))) + 40.0          # all positive, a narrow range
     np.save(tmp_path / "db.npy", db)

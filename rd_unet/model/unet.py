@@ -174,9 +174,11 @@ EXTREME_DB = 100.0     # cells this far above the map's noise floor are outliers
 EXTREME_LOGIT = 1e4    # such a cell's mask logit: certain, and still finite
 
 
-def extreme_cells(power: torch.Tensor) -> torch.Tensor:
-    """(B,) number of cells of each (B, 1, D, R) map more than EXTREME_DB above its noise floor."""
-    return (power > noise_floor(power) * 10 ** (EXTREME_DB / 10)).flatten(1).sum(1)
+def extreme_cells(power: torch.Tensor, floor_profile: bool = False) -> torch.Tensor:
+    """(B,) number of cells of each (B, 1, D, R) map more than EXTREME_DB above its noise floor
+    (per range column with ``floor_profile``, as a Denoiser with that setting measures it)."""
+    floor = noise_floor_profile(power) if floor_profile else noise_floor(power)
+    return (power > floor * 10 ** (EXTREME_DB / 10)).flatten(1).sum(1)
 
 
 class Denoiser(nn.Module):
