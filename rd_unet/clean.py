@@ -223,7 +223,7 @@ def _warn_about(power, stored, ctx: _Context, where: str, start: int) -> None:
     if zero.size:
         ctx.warn(f"{where}: map(s) {', '.join(str(start + i) for i in zero[:5])}{' ...' if zero.size > 5 else ''} "
                  "are all zero; their output is all zero")
-    extreme = extreme_cells(torch.tensor(power)[:, None], ctx.denoiser.normalization.floor_profile).numpy()
+    extreme = extreme_cells(torch.tensor(power)[:, None], ctx.denoiser.normalization).numpy()
     if extreme.any():
         ctx.warn(f"{where}: {int(extreme.sum())} cell(s) more than {EXTREME_DB:g} dB above their map's noise floor "
                  "(glitches? saturation?) passed through unchanged")

@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 
 from rd_unet.config import NormalizationConfig
 from rd_unet.data.hdf5 import DatasetFormatError, open_dataset
-from rd_unet.data.normalize import noise_floor, noise_floor_profile, to_network
+from rd_unet.data.normalize import map_floor, to_network
 
 
 def normalize_pair(noisy: np.ndarray, clean: np.ndarray, cfg: NormalizationConfig, noise: np.ndarray | None = None):
@@ -27,7 +27,7 @@ def normalize_pair(noisy: np.ndarray, clean: np.ndarray, cfg: NormalizationConfi
     when it is not 0)."""
     x = torch.from_numpy(np.ascontiguousarray(noisy, np.float32))
     y = torch.from_numpy(np.ascontiguousarray(clean, np.float32))
-    floor = noise_floor_profile(x) if cfg.floor_profile else noise_floor(x)
+    floor = map_floor(x, cfg)
     y = y + cfg.target_floor * floor
     if cfg.target_noise:
         if noise is None:

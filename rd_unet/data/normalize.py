@@ -77,6 +77,12 @@ def noise_floor_profile(power: torch.Tensor, quantile: float = 0.25, width: int 
     return noise_floor(power / profile) * profile
 
 
+def map_floor(power: torch.Tensor, cfg: NormalizationConfig) -> torch.Tensor:
+    """The floor ``cfg`` normalises by: per range column (..., 1, R) with ``floor_profile``,
+    else one per map (..., 1, 1). Training, inference and the glitch guard all use this."""
+    return noise_floor_profile(power) if cfg.floor_profile else noise_floor(power)
+
+
 def to_network(power: torch.Tensor, floor: torch.Tensor, cfg: NormalizationConfig) -> torch.Tensor:
     return 10.0 * torch.log10(power / floor + cfg.eps) / cfg.scale_db
 

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rd_unet.config import NormalizationConfig, UNetConfig
-from rd_unet.data.normalize import from_network, noise_floor, noise_floor_profile, to_network
+from rd_unet.data.normalize import from_network, map_floor, to_network
 from rd_unet.model.parts import DoubleConv, Down, OutConv, ResBlock, ResStage, Up, center_crop
 
 
@@ -174,10 +174,11 @@ EXTREME_DB = 100.0     # cells this far above the map's noise floor are outliers
 EXTREME_LOGIT = 1e4    # such a cell's mask logit: certain, and still finite
 
 
-def extreme_cells(power: torch.Tensor, floor_profile: bool = False) -> torch.Tensor:
-    """(B,) number of cells of each (B, 1, D, R) map more than EXTREME_DB above its noise floor
-    (per range column with ``floor_profile``, as a Denoiser with that setting measures it)."""
-    floor = noise_floor_profile(power) if floor_profile else noise_floor(power)
+def extreme_cells(power: torch.Tensor, normalization: NormalizationConfig = NormalizationConfig()) -> torch.Tensor:
+    """(B,) number of cells of each (B, 1, D, R) map more than EXTREME_DB above its noise floor,
+    measured as a Denoiser with ``normalization`` measures it (per range column with
+    ``floor_profile``)."""
+    floor = map_floor(power, normalization)
     return (power > floor * 10 ** (EXTREME_DB / 10)).flatten(1).sum(1)
 
 
@@ -235,7 +236,7 @@ class Denoiser(nn.Module):
         """(cleaned power, target probability or None), from one ``network`` call (one pass
         of the U-Net, or four with ``flip_average``)."""
         # (B, 1, 1, 1), or (B, 1, 1, R) with a floor per range column
-        floor = noise_floor_profile(power) if self.normalization.floor_profile else noise_floor(power)
+        floor = map_floor(power, self.normalization)
         x = to_network(power, floor, self.normalization)
         # a cell far above anything a radar map holds (a glitch, a saturated ADC word) must
         # not steer the network's output elsewhere: the network sees the noise floor there,
