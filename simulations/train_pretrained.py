@@ -115,20 +115,22 @@ BROAD = {
                               channels=(2, 3, 4, 6, 8, 12, 16)),
                ", plus 48 whose radars average the power maps of 2-16 receive channels (non-coherent "
                "integration: the noise fluctuates less) with targets down to 6 dB weaker"),
+    # broad8 and broad9: strong targets (broad7 plus 32 variants each; siblings, not a chain)
     "broad8": ("broad7", dict(num_variants=32, maps_per_variant=100, seed=43, tag="random_t",
                               snr_top_db=(40.0, 75.0), near_ridge_bins=(3.0, 16.0), near_ridge_share=0.5),
                ", plus 32 whose targets reach 40-75 dB SNR (before, only clutter stood more than about 35 dB "
                "above the floor), half of them within 3-16 Doppler bins of ground clutter's ridge"),
-    # probed and not taken (docs/normalisation.md): targets beside the clutter ridge
     "broad9": ("broad7", dict(num_variants=32, maps_per_variant=100, seed=47, tag="random_u",
                               snr_top_db=(40.0, 75.0), near_ridge_bins=(3.0, 16.0), near_ridge_share=0.5,
                               ridge_gap_bins=4.0),
                ", plus 32 whose targets reach 40-75 dB SNR (before, only clutter stood more than about 35 dB "
                "above the floor), none on ground clutter's ridge: half within 3-16 Doppler bins of it, the "
                "others at least 4 bins off it"),
-    # (and broad8_onridge: broad8 with the near-ridge band from half a bin, on the ridge's
-    # edge, where a target and a clutter spike look alike: the model it trained kept 60-70 dB
-    # targets but let ridge clutter spikes through, and lost detection at Pfa 1e-6..1e-5)
+    # probed and not taken (docs/normalisation.md): broad8 above (the other half of its strong
+    # targets anywhere: the model let ridge clutter residue through); broad8_onridge, its band
+    # from half a bin, on the ridge's edge, where a target and a clutter spike look alike (the
+    # model kept 60-70 dB targets but let ridge clutter spikes through and lost detection at Pfa
+    # 1e-6..1e-5); broad6_ridge, targets beside the clutter ridge
     "broad8_onridge": ("broad7", dict(num_variants=32, maps_per_variant=100, seed=41, tag="random_s",
                                       snr_top_db=(40.0, 75.0), near_ridge_bins=(0.5, 16.0), near_ridge_share=0.5),
                        ", plus 32 whose targets reach 40-75 dB SNR, half of them within 0.5-16 Doppler bins of "
