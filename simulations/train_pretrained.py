@@ -194,7 +194,7 @@ def randomized(num_variants: int, maps_per_variant: int, seed: int = 7, tag: str
     (dB; the bottom stays where it was drawn, -6 to 3 dB). Elsewhere it reaches about
     35 dB at most while clutter reaches 50, so the only very strong cells a model saw
     were clutter: 0.13 erased 5-7 % of point targets of 60-70 dB SNR on the default and
-    ground-surveillance scenes, up to 40 % of those within a Doppler bin of the ridge."""
+    ground-surveillance scenes, 41 % of those within a Doppler bin of the ridge on the latter."""
     from rd_unet.sim.radar import max_range_m, max_velocity_mps, range_bin_m, velocity_resolution_mps
 
     rng = np.random.default_rng(seed)
