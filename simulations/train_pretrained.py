@@ -94,6 +94,12 @@ def mixture(kind: str = "full"):
     ]
 
 
+# the strong-target variants of broad8 and broad9 (randomized's arguments but their seed and tag)
+_STRONG = dict(num_variants=32, maps_per_variant=100, snr_top_db=(40.0, 75.0), near_ridge_bins=(3.0, 16.0),
+               near_ridge_share=0.5)
+_STRONG_TEXT = (", plus 32 whose targets reach 40-75 dB SNR (before, only clutter stood more than about 35 dB "
+                "above the floor)")
+
 # the broad mixtures: each is its parent plus randomised variants (randomized's arguments),
 # described for the model card (broad and broad2 together: two randomised sets of 96)
 BROAD = {
@@ -116,15 +122,10 @@ BROAD = {
                ", plus 48 whose radars average the power maps of 2-16 receive channels (non-coherent "
                "integration: the noise fluctuates less) with targets down to 6 dB weaker"),
     # broad8 and broad9: strong targets (broad7 plus 32 variants each; siblings, not a chain)
-    "broad8": ("broad7", dict(num_variants=32, maps_per_variant=100, seed=43, tag="random_t",
-                              snr_top_db=(40.0, 75.0), near_ridge_bins=(3.0, 16.0), near_ridge_share=0.5),
-               ", plus 32 whose targets reach 40-75 dB SNR (before, only clutter stood more than about 35 dB "
-               "above the floor), half of them within 3-16 Doppler bins of ground clutter's ridge"),
-    "broad9": ("broad7", dict(num_variants=32, maps_per_variant=100, seed=47, tag="random_u",
-                              snr_top_db=(40.0, 75.0), near_ridge_bins=(3.0, 16.0), near_ridge_share=0.5,
-                              ridge_gap_bins=4.0),
-               ", plus 32 whose targets reach 40-75 dB SNR (before, only clutter stood more than about 35 dB "
-               "above the floor), none on ground clutter's ridge: half within 3-16 Doppler bins of it, the "
+    "broad8": ("broad7", dict(_STRONG, seed=43, tag="random_t"),
+               _STRONG_TEXT + ", half of them within 3-16 Doppler bins of ground clutter's ridge"),
+    "broad9": ("broad7", dict(_STRONG, seed=47, tag="random_u", ridge_gap_bins=4.0),
+               _STRONG_TEXT + ", none on ground clutter's ridge: half within 3-16 Doppler bins of it, the "
                "others at least 4 bins off it"),
     # probed and not taken (docs/normalisation.md): broad8 above (the other half of its strong
     # targets anywhere: the model let ridge clutter residue through); broad8_onridge, its band

@@ -156,7 +156,7 @@ def _strongest_peaks_db(variants, rng, maps=4):
     return np.array(out)
 
 
-def test_strong_target_variants_reach_far_above_the_floor_where_the_others_stop_near_35_db():
+def test_strong_target_variants_reach_far_above_the_floor_where_the_others_stay_below_30_db():
     """broad8's variants: measured on the maps, the strongest target of four maps of
     four targets stands 40 dB or more above the floor in most variants and 55 dB or more
     in some, where the earlier randomised variants' stand below 30 dB (their SNR range
