@@ -11,6 +11,12 @@ floor per range column on (the shipped inference settings), and the chained reco
 (``extra["model_card"]``) as well as beside it, so a copy of the ``.pt`` alone still
 tells how it was trained. Both files are written to a temporary name, then renamed.
 
+With ``--soup-with-shipped W`` the one candidate is a sibling of the shipped model's last
+stage (fine-tuned from the same weights, its ``--init``), and the shipped weights become
+the average ``(1 - W) x shipped + W x candidate`` (a "model soup",
+``rd_unet.model.checkpoint.average_weights``); the candidate's record is chained on with
+that stage's ``init`` and a ``soup`` entry naming the stage it was averaged with.
+
 Then regenerate the card from the shipped file (``evaluate_pretrained.py --suite all``).
 """
 from __future__ import annotations
@@ -26,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rd_unet.files import atomic_write_text, commit, partial_path  # noqa: E402
-from rd_unet.model.checkpoint import read_checkpoint  # noqa: E402
+from rd_unet.model.checkpoint import average_states, read_checkpoint  # noqa: E402
 
 SHIPPED = ROOT / "rd_unet" / "pretrained" / "default.pt"
 
@@ -53,10 +59,24 @@ def chained_record(shipped: dict, candidates: list[dict]) -> dict:
     return chain
 
 
-def ship(candidates, dest=SHIPPED, flip_average: bool = True, floor_profile: bool = True) -> dict:
-    """Write ``dest`` (.pt) and its ``.json`` from the candidate checkpoints (newest first)."""
+def soup_record(shipped: dict, candidate: dict, weight: float) -> dict:
+    """The shipped record with ``candidate``, a sibling of its last stage, chained on as a
+    new stage whose weights are averaged with that stage's (``weight`` on the candidate)."""
+    stage = chained_record(shipped, [candidate])
+    stage["init"] = shipped.get("init")
+    stage["soup"] = {"with": f"data/pretrained/stage{stage_count(shipped)}.pt", "weight": float(weight)}
+    return stage
+
+
+def ship(candidates, dest=SHIPPED, flip_average: bool = True, floor_profile: bool = True,
+         soup_with_shipped: float | None = None) -> dict:
+    """Write ``dest`` (.pt) and its ``.json`` from the candidate checkpoints (newest first);
+    with ``soup_with_shipped`` the one candidate's weights averaged with the shipped ones."""
     if not candidates:
         raise ValueError("ship: expected at least one candidate checkpoint")
+    if soup_with_shipped is not None and (len(candidates) != 1 or not 0.0 < soup_with_shipped < 1.0):
+        raise ValueError(f"--soup-with-shipped: expected one candidate and a weight strictly between 0 and 1, "
+                         f"got {len(candidates)} candidates and {soup_with_shipped}")
     dest = Path(dest)
     records = []
     for path in map(Path, candidates):
@@ -69,8 +89,13 @@ def ship(candidates, dest=SHIPPED, flip_average: bool = True, floor_profile: boo
         raise FileNotFoundError(f"{dest.with_suffix('.json')}: the shipped model's training record is missing; "
                                 "the new stages are chained onto it")
     shipped = json.loads(dest.with_suffix(".json").read_text())
-    record = chained_record(shipped, records)
-    state = read_checkpoint(candidates[0])
+    if soup_with_shipped is None:
+        record = chained_record(shipped, records)
+        state = read_checkpoint(candidates[0])
+    else:
+        record = soup_record(shipped, records[0], soup_with_shipped)
+        state = average_states([read_checkpoint(candidates[0]), read_checkpoint(dest)],
+                               [soup_with_shipped, 1.0 - soup_with_shipped])
     state["normalization"] = dict(state["normalization"], flip_average=flip_average, floor_profile=floor_profile)
     _write(state, record, dest)
     return record
@@ -97,13 +122,17 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("candidates", nargs="*", help="train_pretrained.py outputs (.pt), newest first")
     p.add_argument("--dest", default=str(SHIPPED), help="the shipped checkpoint to replace (default: %(default)s)")
+    p.add_argument("--soup-with-shipped", type=float, default=None, metavar="W",
+                   help="average the one candidate (a sibling of the shipped last stage) with the shipped "
+                        "weights, W on the candidate")
     p.add_argument("--embed-only", action="store_true",
                    help="no new stage: write the record beside --dest into it (weights unchanged)")
     args = p.parse_args()
     if args.embed_only == bool(args.candidates):
         p.error("expected candidate checkpoints, or --embed-only without any")
     try:
-        record = embed(args.dest) if args.embed_only else ship(args.candidates, args.dest)
+        record = (embed(args.dest) if args.embed_only
+                  else ship(args.candidates, args.dest, soup_with_shipped=args.soup_with_shipped))
     except (FileNotFoundError, ValueError) as err:
         p.error(str(err))
     print(f"wrote {args.dest} and its .json: {stage_count(record)} stages")

@@ -79,6 +79,33 @@ def test_the_cards_training_commands_use_flags_train_pretrained_accepts():
         assert set(re.findall(r" (--[a-z][a-z-]*)", command)) <= accepted, command
 
 
+def test_a_soup_stage_reproduces_as_a_sibling_run_then_a_weight_average_that_runs(tmp_path):
+    # the card's "Reproduce" lines for a stage shipped by ship_pretrained.py --soup-with-shipped
+    import subprocess
+    import torch
+    from rd_unet.config import NormalizationConfig, UNetConfig
+    from rd_unet.model.checkpoint import read_checkpoint, save_checkpoint
+    from rd_unet.model.unet import UNet
+    stage = {"mixture": "broad9", "lr": 1e-4, "target_noise": 0.3, "time_limit_min": 21.0, "floor_profile": True,
+             "soup": {"with": "data/pretrained/stage18.pt", "weight": 0.5}}
+    train, average = ep.train_command(stage, 19).split("\n")
+    assert "--init data/pretrained/stage17.pt" in train and "--output data/pretrained/stage19_trained.pt" in train
+    cfg = UNetConfig(depth=1, base_channels=2)
+    (tmp_path / "data" / "pretrained").mkdir(parents=True)
+    for name, seed in (("stage19_trained", 0), ("stage18", 1)):
+        torch.manual_seed(seed)
+        save_checkpoint(tmp_path / "data" / "pretrained" / f"{name}.pt", model=UNet(cfg), model_config=cfg,
+                        normalization=NormalizationConfig())
+    assert average.startswith("python -c ")
+    subprocess.run([sys.executable, "-c", average[len("python -c "):].strip('"')], cwd=tmp_path, check=True)
+    a, b, c = (read_checkpoint(tmp_path / "data" / "pretrained" / f"{n}.pt")["model"]
+               for n in ("stage19_trained", "stage18", "stage19"))
+    k = next(n for n, t in a.items() if t.is_floating_point() and not torch.equal(t, b[n]))
+    torch.testing.assert_close(c[k] - b[k], a[k] - c[k])     # the midpoint
+    # the last stage with no inference settings to add writes the default output itself
+    assert ep.train_command(stage, 19, last=True).endswith("'data/pretrained/default.pt')\"")
+
+
 def test_partial_auc_pairs_never_print_a_tie_that_is_not_one():
     # the card prints "0.406 vs 0.406" for a U-Net below the notch (0.4056 vs 0.4065) unless
     # it shows one more digit; the printed pair must order the way the figures do

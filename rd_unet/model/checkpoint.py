@@ -104,6 +104,50 @@ def with_normalization(src, dst, **changes) -> Path:
     return commit(tmp, dst)
 
 
+def average_states(states, weights) -> dict:
+    """A weighted average of checkpoints' weights (a "model soup", Wortsman et al. 2022):
+    every floating-point tensor of their state dicts is ``sum(w_i * t_i)``, the others are
+    taken from the first. Meant for fine-tunes of one set of weights, whose average stays in
+    the same basin; the networks' configuration must agree. The first state supplies
+    everything else (normalisation, record); optimizer state is dropped."""
+    states, weights = list(states), [float(w) for w in weights]
+    if len(states) < 2 or len(weights) != len(states):
+        raise ValueError(f"average: expected two or more checkpoints and one weight each, "
+                         f"got {len(states)} and {len(weights)}")
+    if any(not w >= 0 for w in weights) or abs(sum(weights) - 1.0) > 1e-6:
+        raise ValueError(f"average: expected non-negative weights summing to 1, got {weights}")
+    first = states[0]
+    for k, st in enumerate(states[1:], start=2):
+        if st["model_config"] != first["model_config"]:
+            raise ValueError(f"average: checkpoint {k} is another network ({st['model_config']}) than "
+                             f"checkpoint 1 ({first['model_config']})")
+        if st["model"].keys() != first["model"].keys() or any(
+                st["model"][n].shape != t.shape for n, t in first["model"].items()):
+            raise ValueError(f"average: checkpoint {k}'s tensors do not match checkpoint 1's")
+    model = {}
+    for name, t in first["model"].items():
+        if t.is_floating_point():
+            acc = torch.zeros_like(t, dtype=torch.float64)
+            for w, st in zip(weights, states):
+                acc += w * st["model"][name].double()
+            model[name] = acc.to(t.dtype)
+        else:
+            model[name] = t.clone()
+    return dict(first, model=model, optimizer=None, scaler=None)
+
+
+def average_weights(srcs, weights, dst) -> Path:
+    """Write to ``dst`` the weighted average of the checkpoints ``srcs`` (``average_states``).
+    ``dst`` must not exist; written atomically."""
+    dst = Path(dst)
+    if dst.exists():
+        raise FileExistsError(f"{dst}: exists; choose another output path")
+    state = average_states([read_checkpoint(s) for s in srcs], weights)
+    tmp = partial_path(dst)
+    torch.save(state, tmp)
+    return commit(tmp, dst)
+
+
 def file_sha256(path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
