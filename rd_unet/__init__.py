@@ -3,7 +3,7 @@
 Maps are ``(num_doppler_bins, num_range_bins)`` arrays of linear power; see
 :mod:`rd_unet.config` for the axis convention.
 """
-__version__ = "0.13.0"
+__version__ = "0.14.0"
 
 
 def clean_maps(maps, model=None, **kwargs):

@@ -36,11 +36,11 @@ def test_the_floor_away_from_the_movers_does_not_rise(assessed):
         assert a["floor_out"] <= a["floor_in"], name
 
 
-@pytest.mark.xfail(strict=True, reason="the shipped model still erases real movers and shrinks "
-                   "others (measured with 0.13: 4 of the 8 lost by CA-CFAR after cleaning, the -0.99 m/s mover of "
-                   "simple_frame_1 at -18.1 dB, the -0.49 m/s mover of doppler_example_1 at -20.3 dB, the -0.58 m/s "
-                   "person of frame.txt at -40.8 dB and its +1.07 m/s mover at -10.7 dB; the -2.63 m/s mover of "
-                   "simple_frame_1 is kept 5.1 dB down; 0.12 lost 4, 0.11 2); see docs/model-card.md")
+@pytest.mark.xfail(strict=True, reason="the shipped model still erases one real mover and shrinks "
+                   "others (measured with 0.14: 1 of the 8 lost by CA-CFAR after cleaning, the -0.99 m/s mover of "
+                   "simple_frame_1 at -17.3 dB; kept but more than 3 dB down: the -0.58 m/s person of frame.txt at "
+                   "-14.8 dB, its +1.07 m/s mover at -6.4 dB and the -2.63 m/s mover of simple_frame_1 at -5.3 dB; "
+                   "0.13 and 0.12 lost 4, 0.11 2); see docs/model-card.md")
 def test_movers_stay_detected_with_their_peak_within_3_db(assessed):
     for name, a in zip(*assessed):
         assert a["kept"].all(), (name, a["peak_change_db"])
@@ -80,9 +80,12 @@ def test_on_recorded_backgrounds_the_unet_beats_the_best_classical_and_keeps_str
     assert unet["lost_fraction"] < 0.02
 
 
+@pytest.mark.xfail(strict=True, reason="0.14 detects fewer injected targets than notch_median3 at one "
+                   "of the 8 Pfa points, 3.2e-4 (partial AUC 0.609 against 0.582; 0.13 dominated it at 0.624): "
+                   "the price of keeping strong targets, docs/normalisation.md 'Strong targets'")
 def test_on_recorded_backgrounds_the_unet_dominates_the_best_classical(injected):
     # 0.6 fell below notch_median3 at 1e-3..6e-3; 0.7 and 0.8 (target noise 0.03) did not;
-    # 0.9 did at 6e-3 (Pd 0.737 against 0.739, 2 of 965 targets); 0.10, 0.11 and 0.12
-    # (target noise 0.3) do not
+    # 0.9 did at 6e-3 (Pd 0.737 against 0.739, 2 of 965 targets); 0.10-0.13 (target noise
+    # 0.3) did not; 0.14 does at 3.2e-4
     assert injected["unet_dominates_best_classical"], injected["unet_loses_at_pfa"]
     assert not injected["unet_loses_at_pfa"]
