@@ -453,7 +453,7 @@ def train_command(st: dict, k: int, last: bool = False) -> str:
     ``st`` (a stage of default.json); the last stage writes to the script's default output."""
     soup = st.get("soup")
     out = "" if last and not soup else f" --output data/pretrained/stage{k}{'_trained' if soup else ''}.pt"
-    init = (f" --init data/pretrained/stage{k - 2 if soup else k - 1}.pt" if k > 1 else "")
+    init = f" --init data/pretrained/stage{k - 1}.pt" if k > 1 else ""
     arch = (f" --arch {st['arch']} --depth {st['depth']} --base-channels {st['base_channels']}"
             if "arch" in st and not init else "")
     return (f"python simulations/train_pretrained.py --mixture {st.get('mixture', 'base')}{init}{arch} "
@@ -552,8 +552,7 @@ def model_card(results: dict, model: Path, maps: int, seed: int = 9000, noise_ma
         stages.append(stage)
         stage = stage.get("previous_stage")
     for k, st in enumerate(reversed(stages), start=1):
-        start = ("from scratch" if k == 1 else f"fine-tuned from stage {k - 2} (`--init`; a sibling of stage {k - 1})"
-                 if st.get("soup") else f"fine-tuned from stage {k - 1} (`--init`)")
+        start = "from scratch" if k == 1 else f"fine-tuned from stage {k - 1} (`--init`)"
         lines.append(f"{k}. {start} on {_mixture_text(st)}, lr {st.get('lr', 2e-3):g}"
                      + (f", target-cell loss weight {st['target_weight']:g}" if st.get("target_weight") else "")
                      + (f", peak-cell loss weight {st['peak_weight']:g} (target-free cells whose input stands "
@@ -563,9 +562,10 @@ def model_card(results: dict, model: Path, maps: int, seed: int = 9000, noise_ma
                      + (", random circular Doppler shifts" if st.get("doppler_roll") else "")
                      + (", convolutions wrapping around the Doppler axis" if st.get("doppler_wrap") else "")
                      + f": {_stage(st)}" + (f"; {st['stopped']}" if st.get("stopped") else "")
-                     + (f"; then its weights averaged with stage {k - 1}'s, {st['soup']['weight']:g} / "
-                        f"{1 - st['soup']['weight']:g} (a model soup: every weight tensor averaged, no training; "
-                        "docs/normalisation.md)"
+                     + (f"; then its weights averaged with those it started from (stage {k - 1}'s), "
+                        f"{st['soup']['weight']:g} / {1 - st['soup']['weight']:g} (every weight tensor, no "
+                        "training: a point on the line from the starting weights to the fine-tuned ones, as in "
+                        "WiSE-FT; docs/normalisation.md)"
                         if st.get("soup") else "") + ".")
     if any(str(st.get("package_version", "")).startswith("0.1") for st in stages):
         lines += ["", "Stages of version 0.1 drew their maps with another noise sampler (same statistics); "

@@ -11,11 +11,12 @@ floor per range column on (the shipped inference settings), and the chained reco
 (``extra["model_card"]``) as well as beside it, so a copy of the ``.pt`` alone still
 tells how it was trained. Both files are written to a temporary name, then renamed.
 
-With ``--soup-with-shipped W`` the one candidate is a sibling of the shipped model's last
-stage (fine-tuned from the same weights, its ``--init``), and the shipped weights become
-the average ``(1 - W) x shipped + W x candidate`` (a "model soup",
-``rd_unet.model.checkpoint.average_weights``); the candidate's record is chained on with
-that stage's ``init`` and a ``soup`` entry naming the stage it was averaged with.
+With ``--soup-with-shipped W`` the one candidate is a fine-tune of the shipped weights, and
+the shipped weights become ``(1 - W) x shipped + W x candidate``: a point on the line from
+the weights the fine-tune started from to where it ended (weight-space interpolation, as
+in WiSE-FT, Wortsman et al. 2022; ``rd_unet.model.checkpoint.average_weights``). The
+candidate's record is chained on as usual, with a ``soup`` entry naming the stage it was
+averaged with and the weight.
 
 Then regenerate the card from the shipped file (``evaluate_pretrained.py --suite all``).
 """
@@ -60,10 +61,9 @@ def chained_record(shipped: dict, candidates: list[dict]) -> dict:
 
 
 def soup_record(shipped: dict, candidate: dict, weight: float) -> dict:
-    """The shipped record with ``candidate``, a sibling of its last stage, chained on as a
+    """The shipped record with ``candidate``, a fine-tune of its last stage, chained on as a
     new stage whose weights are averaged with that stage's (``weight`` on the candidate)."""
     stage = chained_record(shipped, [candidate])
-    stage["init"] = shipped.get("init")
     stage["soup"] = {"with": f"data/pretrained/stage{stage_count(shipped)}.pt", "weight": float(weight)}
     return stage
 
@@ -123,8 +123,8 @@ def main():
     p.add_argument("candidates", nargs="*", help="train_pretrained.py outputs (.pt), newest first")
     p.add_argument("--dest", default=str(SHIPPED), help="the shipped checkpoint to replace (default: %(default)s)")
     p.add_argument("--soup-with-shipped", type=float, default=None, metavar="W",
-                   help="average the one candidate (a sibling of the shipped last stage) with the shipped "
-                        "weights, W on the candidate")
+                   help="average the one candidate (a fine-tune of the shipped weights) with the weights "
+                        "it started from, W on the candidate")
     p.add_argument("--embed-only", action="store_true",
                    help="no new stage: write the record beside --dest into it (weights unchanged)")
     args = p.parse_args()

@@ -79,7 +79,7 @@ def test_the_cards_training_commands_use_flags_train_pretrained_accepts():
         assert set(re.findall(r" (--[a-z][a-z-]*)", command)) <= accepted, command
 
 
-def test_a_soup_stage_reproduces_as_a_sibling_run_then_a_weight_average_that_runs(tmp_path):
+def test_a_soup_stage_reproduces_as_a_fine_tune_then_a_weight_average_that_runs(tmp_path):
     # the card's "Reproduce" lines for a stage shipped by ship_pretrained.py --soup-with-shipped
     import subprocess
     import torch
@@ -89,7 +89,7 @@ def test_a_soup_stage_reproduces_as_a_sibling_run_then_a_weight_average_that_run
     stage = {"mixture": "broad9", "lr": 1e-4, "target_noise": 0.3, "time_limit_min": 21.0, "floor_profile": True,
              "soup": {"with": "data/pretrained/stage18.pt", "weight": 0.5}}
     train, average = ep.train_command(stage, 19).split("\n")
-    assert "--init data/pretrained/stage17.pt" in train and "--output data/pretrained/stage19_trained.pt" in train
+    assert "--init data/pretrained/stage18.pt" in train and "--output data/pretrained/stage19_trained.pt" in train
     cfg = UNetConfig(depth=1, base_channels=2)
     (tmp_path / "data" / "pretrained").mkdir(parents=True)
     for name, seed in (("stage19_trained", 0), ("stage18", 1)):

@@ -107,8 +107,9 @@ def with_normalization(src, dst, **changes) -> Path:
 def average_states(states, weights) -> dict:
     """A weighted average of checkpoints' weights (a "model soup", Wortsman et al. 2022):
     every floating-point tensor of their state dicts is ``sum(w_i * t_i)``, the others are
-    taken from the first. Meant for fine-tunes of one set of weights, whose average stays in
-    the same basin; the networks' configuration must agree. The first state supplies
+    taken from the first. Meant for a model and its fine-tunes (or fine-tunes of one set of
+    weights; WiSE-FT), whose average stays in the same basin; the networks' configuration
+    must agree. The first state supplies
     everything else (normalisation, record); optimizer state is dropped."""
     states, weights = list(states), [float(w) for w in weights]
     if len(states) < 2 or len(weights) != len(states):

@@ -71,22 +71,22 @@ def test_a_candidate_without_its_record_is_refused(tmp_path):
 
 
 
-def test_a_soup_with_the_shipped_stage_averages_the_weights_and_records_the_sibling(tmp_path):
+def test_a_soup_with_the_shipped_stage_averages_the_weights_and_records_the_fine_tune(tmp_path):
     dest = tmp_path / "default.pt"
     old = {"name": "s1", "init": None}
     _stage(dest, "s2", 0, init="data/pretrained/stage1.pt", previous_stage=old, lr=2e-4)
-    _stage(tmp_path / "b.pt", "b", 1, init="dev/s1.pt", lr=1e-4, history={"epoch": [1]})
-    shipped, sibling = read_checkpoint(dest)["model"], read_checkpoint(tmp_path / "b.pt")["model"]
+    _stage(tmp_path / "b.pt", "b", 1, init="dev/s2.pt", lr=1e-4, history={"epoch": [1]})
+    shipped, tuned = read_checkpoint(dest)["model"], read_checkpoint(tmp_path / "b.pt")["model"]
     record = ship([tmp_path / "b.pt"], dest, soup_with_shipped=0.25)
-    # the sibling was fine-tuned from stage 1, as stage 2 was; averaged with stage 2
-    assert record["name"] == "b" and record["init"] == "data/pretrained/stage1.pt"
+    # the fine-tune of stage 2 chained on as stage 3, then averaged with stage 2
+    assert record["name"] == "b" and record["init"] == "data/pretrained/stage2.pt"
     assert record["soup"] == {"with": "data/pretrained/stage2.pt", "weight": 0.25}
     assert record["previous_stage"]["name"] == "s2" and stage_count(record) == 3
     state = read_checkpoint(dest)
     assert state["extra"]["model_card"] == record and state["normalization"]["flip_average"] is True
     for name, t in state["model"].items():
-        if t.is_floating_point():    # a quarter of the way from the shipped weights to the sibling's
-            torch.testing.assert_close(t - shipped[name], (sibling[name] - shipped[name]) / 4, atol=1e-6, rtol=1e-4)
+        if t.is_floating_point():    # a quarter of the way from the shipped weights to the fine-tune's
+            torch.testing.assert_close(t - shipped[name], (tuned[name] - shipped[name]) / 4, atol=1e-6, rtol=1e-4)
     for bad in ([0.0], [1.0]):
         with pytest.raises(ValueError, match="strictly between 0 and 1"):
             ship([tmp_path / "b.pt"], dest, soup_with_shipped=bad[0])
