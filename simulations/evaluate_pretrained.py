@@ -529,7 +529,9 @@ def model_card(results: dict, model: Path, maps: int, seed: int = 9000, noise_ma
          "): the map's noise floor is scaled per range "
          "column by its profile over range (each column's lower quartile over Doppler, a running median over 15 "
          "range bins), so a floor that rises or falls over range (an IF filter's shape) reaches the network "
-         "flattened and is restored after; " + ("the last stage trained on maps normalised the same way. "
+         "flattened and is restored after; " + ("the last stage trained on maps normalised the same way"
+                                                + (" (before its weights were averaged with those it started "
+                                                   "from, which were not)" if card.get("soup") else "") + ". "
                                                 if card.get("floor_profile") else
                                                 "the training maps were normalised by one floor per map, most of "
                                                 "them flat. ") +
