@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from rd_unet.config import load_scenario, replace_nested  # noqa: E402
 from rd_unet.data.generate import generate_dataset  # noqa: E402
 from rd_unet.data.hdf5 import targets_by_map  # noqa: E402
-from rd_unet.eval.metrics import erased  # noqa: E402
+from rd_unet.eval.metrics import erased, upper_quantile_db  # noqa: E402
 from rd_unet.model.inference import clean_maps, load_denoiser  # noqa: E402
 
 BANDS = ((0, 1), (2, 4), (5, 8), (9, 10 ** 6))
@@ -60,8 +60,7 @@ def tail_figures(noisy, out, zero_row: int, top: int = 50) -> dict:
     idx = np.argsort(rel, axis=None)[-top:]
     d = np.unravel_index(idx, rel.shape)[1]
     off = np.minimum(np.abs(d - zero_row), noisy.shape[1] - np.abs(d - zero_row))
-    return {"q1e-5_db": float(10 * np.log10(np.quantile(rel, 1 - 1e-5))),
-            "q1e-4_db": float(10 * np.log10(np.quantile(rel, 1 - 1e-4))),
+    return {"q1e-5_db": upper_quantile_db(rel, 1e-5), "q1e-4_db": upper_quantile_db(rel, 1e-4),
             "top_offset_median": float(np.median(off)), "top_within_3": float(np.mean(off <= 3)),
             "top_input_db": float(np.median(10 * np.log10((noisy / floor).reshape(-1)[idx]))),
             "top_change_db": float(np.median(10 * np.log10(out.reshape(-1)[idx] / noisy.reshape(-1)[idx])))}

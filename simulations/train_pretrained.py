@@ -194,8 +194,9 @@ def randomized(num_variants: int, maps_per_variant: int, seed: int = 7, tag: str
     ``snr_top_db``: the top of each variant's SNR range is drawn from this interval
     (dB; the bottom stays where it was drawn, -6 to 3 dB). Elsewhere it reaches about
     35 dB at most while clutter reaches 50, so the only very strong cells a model saw
-    were clutter: 0.13 erased 5-7 % of point targets of 60-70 dB SNR on the default and
-    ground-surveillance scenes, 41 % of those within a Doppler bin of the ridge on the latter."""
+    were clutter: 0.13 erased 4-8 % of point targets of 60-70 dB SNR more than 8 Doppler
+    bins from the ridge on the default and ground-surveillance scenes, and 6 of 12 and 11 of
+    17 of those within a bin of it (simulations/probe_tail_strong.py)."""
     from rd_unet.sim.radar import max_range_m, max_velocity_mps, range_bin_m, velocity_resolution_mps
 
     rng = np.random.default_rng(seed)
