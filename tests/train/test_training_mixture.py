@@ -19,7 +19,8 @@ def test_each_broad_mixture_extends_the_previous_one_unchanged():
     for small, large in zip(kinds, kinds[1:]):
         a, b = _spec(small), _spec(large)
         assert len(b) > len(a) and b[:len(a)] == a, (small, large)
-    for small, probe in (("broad6", "broad6_ridge"), ("broad7", "broad8_onridge"), ("broad7", "broad9")):  # (beside the chain)
+    for small, probe in (("broad6", "broad6_ridge"), ("broad7", "broad8_onridge"), ("broad7", "broad9"),
+                         ("broad9", "broad10")):  # (beside the chain)
         a, b = _spec(small), _spec(probe)
         assert len(b) > len(a) and b[:len(a)] == a
 
@@ -64,12 +65,13 @@ def test_every_mixture_is_described_in_a_sentence_not_a_list_of_its_variants():
     all 266 scenario names."""
     from simulations.train_pretrained import describe_mixture
     for kind in ("base", "full", "random", "broad", "broad2", "broad3", "broad4", "broad5", "broad6", "broad7",
-                 "broad8", "broad9", "broad6_ridge", "broad8_onridge"):
+                 "broad8", "broad9", "broad10", "broad6_ridge", "broad8_onridge"):
         text = describe_mixture(kind)
         assert "random_" not in text and len(text) < 1500, kind
     assert "Doppler" in describe_mixture("broad4") and "rectangular" in describe_mixture("broad5")
     assert "ridge" in describe_mixture("broad6_ridge") and "channels" in describe_mixture("broad7")
     assert "75 dB" in describe_mixture("broad8")
+    assert "ground clutter 40-75 dB" in describe_mixture("broad10")
 
 
 def _ridge_offsets(variants, rng, maps=4):
@@ -195,3 +197,33 @@ def test_ridge_gap_keeps_every_target_off_the_ridge():
     assert np.abs(np.concatenate(gap)).min() >= 2, [np.sort(np.abs(o)) for o in gap]
     onridge = [o for o in _ridge_offsets(mixture("broad8_onridge")[len(mixture("broad7")):][:10], rng) if o is not None]
     assert np.abs(np.concatenate(onridge)).min() <= 1
+
+
+def _strongest_clutter_db(variants, rng):
+    """Per variant, the strongest cell of one map of its clutter alone (targets and
+    interference off, one flat floor) over the floor measured on a map of the same radar
+    with everything off (median / ln 2, the mean of exponential noise), in dB."""
+    out = []
+    for _, sc, _, _ in variants:
+        quiet = {"targets.count": (0, 0), "interference.enabled": False, "radar.noise_slope_db": 0.0}
+        clutter = RDSimulator(replace_nested(sc, **quiet)).simulate(rng).noisy
+        noise = RDSimulator(replace_nested(sc, **quiet, clutter=ClutterSet())).simulate(rng).noisy
+        out.append(10 * np.log10(clutter.max() / (np.median(noise) / np.log(2))))
+    return np.array(out)
+
+
+def test_strong_clutter_variants_stand_far_above_where_the_others_stop_and_keep_targets_off_the_ridge():
+    """broad10's variants: measured on the maps, ground clutter's strongest cell stands
+    at least 37 dB above the floor in every variant (drawn 40-75 dB at its near edge; a
+    few dB of window loss and range spread allowed) and 60 dB or more in some, where the
+    ground clutter of the earlier randomised variants stays below about 50 dB (drawn 0-35
+    dB, plus 3-12); and, as broad9's, no target peak within 2 Doppler bins of the ridge."""
+    rng = np.random.default_rng(14)
+    extra = mixture("broad10")[len(mixture("broad9")):]
+    assert len(extra) == 32 and all(sc.clutter.ground.enabled for _, sc, _, _ in extra)
+    strong = _strongest_clutter_db(extra[:8], rng)
+    plain = _strongest_clutter_db([v for v in randomized(16, 1, seed=7) if v[1].clutter.ground.enabled][:8], rng)
+    assert strong.min() >= 37 and strong.max() >= 60, np.round(strong, 1)
+    assert plain.max() <= 52, np.round(plain, 1)
+    gap = [o for o in _ridge_offsets(extra[:8], rng) if o is not None]
+    assert np.abs(np.concatenate(gap)).min() >= 2, [np.sort(np.abs(o)) for o in gap]
