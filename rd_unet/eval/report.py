@@ -50,6 +50,8 @@ class EvalConfig(Validated):
     calibration: str = ""                # a dataset of calibration maps; "": simulate them
     calibration_maps: int = spec(0, Range(0, integer=True))   # 0: enough for Pfa 1e-6 (1e7 cells), at most 2000
     erased_drop_db: float = spec(10.0, POSITIVE)
+    # a target whose input cells stand this far above its clean peak is buried (metrics.buried)
+    buried_margin_db: float = spec(15.0, POSITIVE)
 
 
 def _json_safe(x):
@@ -175,6 +177,7 @@ class _Scores:
     peak_error: list = field(default_factory=list)
     peak_power: list = field(default_factory=list)      # (K, 2) output and clean power at each peak cell
     erased: list = field(default_factory=list)
+    buried: list = field(default_factory=list)          # (K,) per map: metrics.buried, the same for every method
     snr: dict = field(default_factory=lambda: {k: [] for k in ("mask_sinr_db", "recon_sinr_db",
                                                                "strongest_target_snr_db", "floor_db")})
     clusters: int = 0
@@ -231,7 +234,9 @@ def score(f, methods, calibration: Calibration, n: int, per_map, cfg: EvalConfig
                 background = metrics.cell_masks(shape, t, dr, dv, cfg.guard_ring)[1]
                 for key, p in {**PFA_POINTS, "operating": cfg.pfa}.items():
                     ideal[key].append(metrics.ideal_pd(clean[i], t, p))
+                hidden = metrics.buried(noisy[i], clean[i], t, cfg.buried_margin_db)
                 for name in names:
+                    scores[name].buried.append(hidden)
                     # a score method's output is no power: its power figures are null in the report
                     out = np.maximum(outputs[name][i], 0.0) if name in SCORE_METHODS else outputs[name][i]
                     _score_map(scores[name], out, stats[name][i], clean[i], t, peaks, background,
@@ -306,6 +311,7 @@ def _method_entry(name, s: _Scores, calibration: Calibration, ref: _Reference, c
     hits, hits_1e4 = ts > op_thr, ts > thr["1e-4"]
     lost = ref.hits_1e4 & ~hits_1e4
     peak_err, erased = np.concatenate(s.peak_error), np.concatenate(s.erased)
+    hidden = np.concatenate(s.buried)
     snr = {k: np.asarray(v) for k, v in s.snr.items()}
     gain = {k: snr[k] - ref.snr[k] for k in ("mask_sinr_db", "recon_sinr_db", "strongest_target_snr_db")}
     power = np.concatenate(s.peak_power)
@@ -324,6 +330,11 @@ def _method_entry(name, s: _Scores, calibration: Calibration, ref: _Reference, c
         "peak_abs_error_db": float(np.mean(np.abs(peak_err))),
         "erased_fraction": float(erased.mean()),
         "erased_fraction_snr10": (float(erased[ref.snr_db >= 10.0].mean()) if np.any(ref.snr_db >= 10.0) else None),
+        # the same among the targets the input shows (not buried under clutter or interference
+        # 15 dB above them, metrics.buried), and the buried share: erasing a buried target is
+        # what removing its clutter does, and keeping the clutter is what "keeps" it
+        "erased_fraction_visible": (float(erased[~hidden].mean()) if (~hidden).any() else None),
+        "buried_fraction": float(hidden.mean()),
         "lost_fraction": float(lost.mean()),
         "detection_snr_gain_db": ref.snr50 - snr50,
         "snr_db_at_pd_0.5": snr50,
@@ -347,7 +358,7 @@ def _method_entry(name, s: _Scores, calibration: Calibration, ref: _Reference, c
         for key in ("mask_sinr_gain_db", "recon_sinr_gain_db", "strongest_target_gain_db", "mask_sinr_gain_db_median",
                     "peak_error_db", "peak_error_db_median", "peak_error_db_p10", "peak_error_db_median_snr10",
                     "peak_abs_error_db",
-                    "erased_fraction", "erased_fraction_snr10", "mean_floor_db", "f1_vs_clean_cfar", "design_cfar"):
+                    "erased_fraction", "erased_fraction_snr10", "erased_fraction_visible", "mean_floor_db", "f1_vs_clean_cfar", "design_cfar"):
             entry[key] = None
     by_band_pd = entry["pd_by_snr_db"]["pd"]
     curves = {"roc": roc, "pd_vs_snr": [np.nan if v is None else v for v in by_band_pd],
@@ -525,7 +536,7 @@ def render_markdown(report: dict) -> str:
         "rate measured on the test maps' background is reported beside the requested one. "
         "Definitions: docs/metrics.md.", "",
         "| method | partial AUC | AUC | Pd 1e-6 | Pd 1e-4 | Pd 1e-2 | measured Pfa @1e-4 | peak err. median / p10 (dB) "
-        "| erased (all / SNR >= 10 dB) | lost | det. SNR gain (dB) | FA clusters/map | F1 | F1 vs clean CFAR |",
+        "| erased (all / SNR >= 10 dB / visible in the input) | lost | det. SNR gain (dB) | FA clusters/map | F1 | F1 vs clean CFAR |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, m in report["methods"].items():
@@ -535,6 +546,7 @@ def render_markdown(report: dict) -> str:
             f"| {_fmt(pd['1e-4'], '{:.3f}')} | {_fmt(pd['1e-2'], '{:.3f}')} | {_fmt(m['pfa_measured']['1e-4'], '{:.1e}')} "
             f"| {_fmt(m['peak_error_db_median'], '{:.1f}')} / {_fmt(m['peak_error_db_p10'], '{:.1f}')} "
             f"| {_fmt(m['erased_fraction'], '{:.3f}')} / {_fmt(m.get('erased_fraction_snr10'), '{:.3f}')} "
+            f"/ {_fmt(m.get('erased_fraction_visible'), '{:.3f}')} "
             f"| {_fmt(m['lost_fraction'], '{:.3f}')} "
             f"| {_fmt(m['detection_snr_gain_db'], '{:+.1f}')} | {_fmt(m['false_alarm_clusters_per_map'], '{:.2f}')} "
             f"| {_fmt(m['f1'], '{:.3f}')} | {_fmt(m['f1_vs_clean_cfar'], '{:.3f}')} |")

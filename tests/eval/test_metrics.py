@@ -334,3 +334,51 @@ def test_ideal_pd_is_a_ceiling_for_the_simulators_own_noise():
 def test_ideal_pd_rejects_a_bad_pfa():
     with pytest.raises(ValueError, match="pfa: expected a probability in"):
         metrics.ideal_pd(np.zeros((4, 4)), one_target(1, 1), 0.0)
+
+
+def test_buried_hand_case():
+    """A target under a clutter cell 20 dB above its clean peak is buried, one 10 dB
+    under is not, one on plain noise is not; the +-1 neighbourhood wraps in Doppler."""
+    clean = np.zeros((16, 20))
+    t = np.concatenate([one_target(2, 3), one_target(8, 10), one_target(15, 17), one_target(12, 5)])
+    for d, r in ((2, 3), (8, 10), (15, 17), (12, 5)):
+        clean[d, r] = 10.0
+    noisy = clean + 1.0
+    noisy[3, 4] = 1000.0          # 20 dB above the first target's peak, a diagonal neighbour
+    noisy[8, 11] = 100.0          # 10 dB above the second's: not buried at 15 dB
+    noisy[0, 17] = 1000.0         # the third's neighbour across the Doppler wrap
+    assert metrics.buried(noisy, clean, t).tolist() == [True, False, True, False]
+    assert metrics.buried(noisy, clean, t, margin_db=5.0).tolist() == [True, True, True, False]
+
+
+def test_erased_among_visible_targets_and_the_buried_share_against_a_brute_force_count(tmp_path):
+    """Under ground clutter 45-60 dB above the noise, with targets within 4 Doppler bins of
+    zero Doppler, some targets are buried (and some not). The report's buried_fraction and, for a flat output, its
+    erased_fraction_visible match a count written out cell by cell over each target's 3 x 3
+    neighbourhood; raw CA-CFAR (the input itself) erases no visible target."""
+    from rd_unet.data.generate import generate_dataset
+    import h5py
+    sc = replace_nested(load_scenario("tiny"), **{
+        "clutter.ground.cnr_db": (45.0, 60.0), "clutter.ground.range_exponent": 0.0,
+        "targets.velocity_mps": (-12.0, 12.0), "targets.count": (3, 5), "targets.snr_db": (5.0, 30.0)})
+    data = generate_dataset(sc, tmp_path / "t.h5", num_maps=40, seed=3, progress=False)
+    report = evaluate(data, False, tmp_path / "r", EvalConfig(num_panels=0, calibration_maps=100), progress=False,
+                      extra_methods={"flat": lambda x: np.ones_like(x)})
+    with h5py.File(data, "r") as f:
+        noisy, clean, targets = f["noisy"][()], f["clean"][()], f["targets"][()]
+    hidden, peak = [], []
+    for t in targets:
+        i, d0, r0 = int(t["map_index"]), int(t["doppler_bin"]), int(t["range_bin"])
+        cells = [((d0 + a) % clean.shape[1], r0 + b) for a in (-1, 0, 1) for b in (-1, 0, 1)
+                 if 0 <= r0 + b < clean.shape[2]]
+        top_in = max(noisy[i][c] for c in cells)
+        top_clean = max(clean[i][c] for c in cells)
+        hidden.append(top_in > top_clean * 10 ** 1.5)
+        peak.append(top_clean)
+    hidden, peak = np.array(hidden), np.array(peak)
+    assert 0.05 < hidden.mean() < 0.95, hidden.mean()
+    m = report["methods"]
+    for name in ("raw", "flat", "unet") if "unet" in m else ("raw", "flat"):
+        assert m[name]["buried_fraction"] == pytest.approx(hidden.mean())
+    assert m["flat"]["erased_fraction_visible"] == pytest.approx(np.mean(peak[~hidden] > 10.0))
+    assert m["raw"]["erased_fraction_visible"] == 0.0
