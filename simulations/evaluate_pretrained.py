@@ -332,10 +332,10 @@ def _where_it_loses(results: dict) -> list[str]:
                        f"{_pair(u['partial_auc'], b['partial_auc'], ' against ')}.")
         if u["erased_fraction"] > 0.05 or u["lost_fraction"] > 0.02:
             out.append(f"* **{name}**: the U-Net erases {u['erased_fraction']:.0%} of the targets (output peak more "
-                       f"than 10 dB below the clean one; {r['best_classical']}: {b['erased_fraction']:.0%}"
-                       + (f"; of the {1 - u['buried_fraction']:.0%} the input shows, not buried under clutter or "
-                          f"interference 15 dB above them, {u['erased_fraction_visible']:.1%}"
-                          if u.get("erased_fraction_visible") is not None else "") + ") and loses "
+                       f"than 10 dB below the clean one; {r['best_classical']}: {b['erased_fraction']:.0%})"
+                       + (f", {u['erased_fraction_visible']:.1%} of the {1 - u['buried_fraction']:.0%} not buried "
+                          f"under clutter or interference 15 dB stronger than themselves,"
+                          if u.get("erased_fraction_visible") is not None else "") + " and loses "
                        f"{u['lost_fraction']:.1%} that raw CA-CFAR detects at 1e-4; median per-target peak error "
                        f"{u['peak_error_db_median']:+.1f} dB, 10th percentile {u['peak_error_db_p10']:+.1f} dB.")
     tails = results["noise_only"]

@@ -122,3 +122,25 @@ def test_partial_auc_pairs_never_print_a_tie_that_is_not_one():
     assert ep._pair(0.40559, 0.40647, " vs ") == "0.4056 vs 0.4065"
     assert ep._pair(0.339, 0.342, " / ") == "0.339 / 0.342"
     assert ep._pair(None, 0.342, " / ") == "n/a / 0.342"
+
+
+def test_the_card_gives_the_erased_share_of_visible_targets_beside_the_overall_one():
+    """A scenario whose erased targets are mostly buried: the goals table still marks the
+    overall share (the goal's figure) as not met, and both it and "Where it loses" give the
+    share among visible targets and the buried share; figures measured before those keys
+    existed print as before."""
+    unet = {"erased_fraction": 0.076, "erased_fraction_snr10": 0.05, "erased_fraction_visible": 0.023,
+            "buried_fraction": 0.112, "lost_fraction": 0.0, "peak_error_db_median": -1.7,
+            "peak_error_db_p10": -11.1, "peak_error_db_median_snr10": -0.4, "partial_auc": 0.488}
+    best = dict(unet, erased_fraction=0.03, erased_fraction_visible=0.0, partial_auc=0.492)
+    r = {"methods": {"unet": unet, "notch_median2": best}, "best_classical": "notch_median2",
+         "unet_dominates_best_classical": False, "unet_loses_at_pfa": [1e-5], "pfa_grid": [1e-5, 1e-4]}
+    results = {"presets": {}, "stress": {"strong_clutter": r}, "noise_only": {}}
+    row = [line for line in ep._goals(results) if line.startswith("| stress/strong_clutter")][0]
+    assert "**no** (7.6%; SNR >= 10 dB: 5.0%; visible in the input: 2.3%, 11.2% buried)" in row
+    loses = " ".join(ep._where_it_loses(results))
+    assert "erases 8% of the targets" in loses and "2.3% of the 89% not buried" in loses
+    for key in ("erased_fraction_visible", "buried_fraction"):
+        del unet[key]
+    assert "visible" not in ep._goals(results)[-1] and "buried" not in " ".join(ep._where_it_loses(results))
+    assert "**no** (7.6%; SNR >= 10 dB: 5.0%)" in ep._goals(results)[-1]
