@@ -65,7 +65,7 @@ def clutter_free(scenario):
 
 
 KEYS = ("auc", "partial_auc", "peak_error_db_median", "peak_error_db_p10", "peak_error_db_median_snr10", "erased_fraction",
-        "erased_fraction_snr10", "lost_fraction",
+        "erased_fraction_snr10", "erased_fraction_visible", "buried_fraction", "lost_fraction",
         "detection_snr_gain_db", "false_alarm_clusters_per_map", "f1", "f1_vs_clean_cfar", "mask_sinr_gain_db")
 
 
@@ -78,6 +78,25 @@ def summarise(report):
             "unet_loses_at_pfa": report["unet_loses_at_pfa"], "pfa_grid": report["pfa_grid"],
             "pd_ideal": report["ideal"]["pd_at_pfa"]["1e-4"], "num_targets": report["dataset"]["num_targets"],
             "calibration_maps": report["calibration"]["num_maps"]}
+
+
+def refresh_from_reports(work: Path, results: dict, digest: str) -> list[str]:
+    """Re-read the summary's scenarios from the reports in ``work`` (``<name>/report.json``,
+    ``stress/<name>/report.json``) that the same weights wrote, so that figures ``summarise``
+    keeps now but did not keep when they were measured reach the card without evaluating
+    again. A report of other weights, or a missing one, leaves its scenario as it was.
+    Returns the names refreshed."""
+    done = []
+    for group, folder in (("presets", work), ("stress", work / "stress")):
+        for name in results.get(group, {}):
+            path = folder / name / "report.json"
+            if not path.is_file():
+                continue
+            report = json.loads(path.read_text())
+            if report.get("model", {}).get("sha256") == digest:
+                results[group][name] = summarise(report)
+                done.append(name)
+    return done
 
 
 def main():
@@ -94,7 +113,8 @@ def main():
     p.add_argument("--only", nargs="*", default=None, help="evaluate these scenarios only")
     p.add_argument("--suite", choices=["presets", "stress", "all", "none"], default="all",
                    help="the presets (and the unseen scenario), the stress suite (rd_unet/presets/stress), both, "
-                        "or none (rewrite the card and README from the workdir's summary.json)")
+                        "or none (rewrite the card and README from the workdir's summary.json, each scenario "
+                        "re-read from its report.json where the same weights wrote one)")
     p.add_argument("--stress-maps", type=int, default=200, help="test maps per stress scenario")
     p.add_argument("--readme", default=None, help="rewrite the shipped model's summary between the README's "
                                                   "'pretrained-summary' markers")
@@ -129,6 +149,8 @@ def main():
         print(f"{summary_path}: figures of another model; starting afresh", flush=True)
         results = {}
     results.update(model=model, model_sha256=digest)
+    if args.suite == "none":
+        print("re-read from their reports:", ", ".join(refresh_from_reports(work, results, digest)) or "none", flush=True)
     results.setdefault("presets", {})
     results.setdefault("noise_only", {})
     results.setdefault("stress", {})

@@ -144,3 +144,28 @@ def test_the_card_gives_the_erased_share_of_visible_targets_beside_the_overall_o
         del unet[key]
     assert "visible" not in ep._goals(results)[-1] and "buried" not in " ".join(ep._where_it_loses(results))
     assert "**no** (7.6%; SNR >= 10 dB: 5.0%)" in ep._goals(results)[-1]
+
+
+def test_a_card_only_run_rereads_each_scenarios_report_of_the_same_weights(tmp_path):
+    """--suite none re-summarises a scenario from its report.json when the same weights
+    wrote it (a figure the summary did not keep then reaches the card), and leaves one
+    whose report another model wrote, or that has none, as it was."""
+    def report(sha, visible):
+        unet = {k: 0.5 for k in ep.KEYS}
+        unet.update(erased_fraction_visible=visible, pd_at_pfa={"1e-4": 0.3}, pfa_measured={"1e-4": 1e-4})
+        return {"model": {"sha256": sha}, "methods": {"unet": unet, "oracle": unet}, "best_classical": "raw",
+                "unet_dominates_best_classical": False, "unet_loses_at_pfa": [1e-4], "pfa_grid": [1e-4],
+                "ideal": {"pd_at_pfa": {"1e-4": 0.9}}, "dataset": {"num_targets": 10},
+                "calibration": {"num_maps": 5}}
+    old = {"methods": {"unet": {"erased_fraction": 0.5}}}
+    results = {"presets": {"default": dict(old), "maritime": dict(old), "automotive": dict(old)},
+               "stress": {"dense_scene": dict(old)}}
+    for folder, name, sha in ((tmp_path, "default", "a"), (tmp_path, "maritime", "b"),
+                              (tmp_path / "stress", "dense_scene", "a")):
+        (folder / name).mkdir(parents=True)
+        (folder / name / "report.json").write_text(json.dumps(report(sha, 0.01)))
+    assert sorted(ep.refresh_from_reports(tmp_path, results, "a")) == ["default", "dense_scene"]
+    assert results["presets"]["default"]["methods"]["unet"]["erased_fraction_visible"] == 0.01
+    assert "oracle" not in results["presets"]["default"]["methods"]
+    assert results["stress"]["dense_scene"]["methods"]["unet"]["erased_fraction_visible"] == 0.01
+    assert results["presets"]["maritime"] == old and results["presets"]["automotive"] == old
