@@ -128,7 +128,9 @@ BROAD = {
                _STRONG_TEXT + ", none on ground clutter's ridge: half within 3-16 Doppler bins of it, the "
                "others at least 4 bins off it"),
     # broad10: broad9 plus strong ground clutter (the card's stress/strong_clutter, 55-70 dB,
-    # stood 20 dB past anything in training, and 0.14 erased 5.3 % of its targets there)
+    # stood 20 dB past anything in training, and 0.14 erased 5.3 % of its targets there).
+    # Probed after 0.14 and not taken (docs/normalisation.md, "Strong clutter"): most of those
+    # targets are buried under the clutter, and the epoch cost extended and dense scenes
     "broad10": ("broad9", dict(num_variants=32, maps_per_variant=100, seed=53, tag="random_g", ridge_gap_bins=4.0,
                                clutter_top_db=(40.0, 75.0)),
                 ", plus 32 with ground clutter 40-75 dB above the floor at its near edge (before, at most about "

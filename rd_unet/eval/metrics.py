@@ -170,7 +170,7 @@ def buried(noisy, clean, targets, margin_db: float = 15.0) -> np.ndarray:
     power back (a method that keeps the clutter keeps the cells high; one that removes it
     "erases" the target). Noise alone rarely does it: with unit-mean exponential noise the
     nine cells pass 15 dB above a clean peak p with probability about 9 exp(-31.6 p), about
-    2e-13 at p = 1 (0 dB) and 3e-3 at p = 0.25 (-6 dB, the weakest targets the presets draw)."""
+    2e-13 at p = 1 (0 dB) and 3e-3 at p = 0.25 (-6 dB)."""
     d, r = targets["doppler_bin"], targets["range_bin"]
     return power_to_db(neighbourhood_max(noisy, d, r)) > power_to_db(neighbourhood_max(clean, d, r)) + margin_db
 
