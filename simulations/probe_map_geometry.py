@@ -90,7 +90,7 @@ def scenario(name: str, size=None):
     return sc
 
 
-def main():
+def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--scenario", default="stress/odd_size_100x300",
                    help="preset or stress/ preset (default: stress/odd_size_100x300)")
@@ -102,7 +102,7 @@ def main():
     p.add_argument("--model", default=str(ROOT / "rd_unet" / "pretrained" / "default.pt"))
     p.add_argument("--maps", type=int, default=100, help="maps drawn (seed 8000, the model-selection seed; default: 100)")
     p.add_argument("--workdir", default=str(ROOT / "data" / "probe_geometry"))
-    args = p.parse_args()
+    args = p.parse_args(argv)
     bad = [v for v in args.variant if v not in VARIANTS and not (v.startswith("roll") and v[4:].isdigit())]
     if bad:
         p.error(f"unknown --variant {', '.join(bad)}: expected {', '.join(VARIANTS)} or rollK (K a number of rows)")

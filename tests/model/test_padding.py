@@ -61,29 +61,37 @@ def test_the_geometry_probe_reproduces_the_shipped_padding_and_the_old_one():
         torch.testing.assert_close(padded_forward("roll13")(net, x), net(x))
 
 
-def test_the_geometry_probe_refuses_an_unknown_variant_before_any_work(tmp_path):
-    import subprocess
-    import sys
-    from pathlib import Path
-    script = Path(__file__).resolve().parents[2] / "simulations" / "probe_map_geometry.py"
-    run = subprocess.run([sys.executable, str(script), "--variant", "reflect", "bogus", "--workdir", str(tmp_path)],
-                         capture_output=True, text=True)
-    assert run.returncode == 2 and "unknown --variant bogus" in run.stderr
+def test_the_geometry_probe_refuses_an_unknown_variant_before_any_work(tmp_path, capsys):
+    import pytest
+
+    from simulations.probe_map_geometry import main
+    with pytest.raises(SystemExit) as e:
+        main(["--variant", "reflect", "bogus", "--workdir", str(tmp_path)])
+    assert e.value.code == 2 and "unknown --variant bogus" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())                # no dataset drawn
 
 
-def test_the_geometry_probe_refuses_bad_arguments_with_a_message_and_draws_nothing(tmp_path):
+def test_the_geometry_probe_refuses_bad_arguments_with_a_message_and_draws_nothing(tmp_path, capsys):
+    """The first case through the script itself (its entry point and exit status), the
+    others in this process (each subprocess spends seconds importing torch)."""
     import subprocess
     import sys
     from pathlib import Path
+
+    import pytest
+
+    from simulations.probe_map_geometry import main
     script = Path(__file__).resolve().parents[2] / "simulations" / "probe_map_geometry.py"
-    for args, message in ((["--scenario", "nosuch"], "unknown scenario 'nosuch'"),
-                          (["--size", "0", "10"], "chirps_per_frame: expected an integer in [8, 8192], got 0"),
+    run = subprocess.run([sys.executable, str(script), "--scenario", "nosuch", "--workdir", str(tmp_path / "w")],
+                         capture_output=True, text=True)
+    assert run.returncode == 2 and "unknown scenario 'nosuch'" in run.stderr and "Traceback" not in run.stderr, \
+        run.stderr
+    for args, message in ((["--size", "0", "10"], "chirps_per_frame: expected an integer in [8, 8192], got 0"),
                           (["--maps", "0"], "--maps: expected a positive number of maps, got 0"),
                           (["--model", str(tmp_path / "none.pt")], "no such checkpoint")):
-        run = subprocess.run([sys.executable, str(script), *args, "--workdir", str(tmp_path / "w")],
-                             capture_output=True, text=True)
-        assert run.returncode == 2 and message in run.stderr and "Traceback" not in run.stderr, (args, run.stderr)
+        with pytest.raises(SystemExit) as e:
+            main([*args, "--workdir", str(tmp_path / "w")])
+        assert e.value.code == 2 and message in capsys.readouterr().err, args
     assert not (tmp_path / "w").exists()
 
 
