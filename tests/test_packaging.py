@@ -65,5 +65,10 @@ def test_wheel_runs_from_an_unrelated_directory(installed):
     run(installed, "clean", "maps.npy", "--output", "cleaned", "--quiet")
     cleaned = np.load(cwd / "cleaned" / "maps.npy")
     assert cleaned.shape == (2, 32, 64) and np.all(np.isfinite(cleaned))
+
+
+@pytest.mark.slow
+def test_wheel_runs_the_quick_demo(installed):
+    # (slow: the same pipeline as tests/test_demo.py, about 30 s, here from the wheel)
     out = run(installed, "demo", "--quick", "--output", "demo", "--quiet")
     assert "best classical method" in out
