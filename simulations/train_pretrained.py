@@ -216,8 +216,9 @@ def randomized(num_variants: int, maps_per_variant: int, seed: int = 7, tag: str
 
     ``in_band_share``: moving clutter (drifting or volume, one drawn per variant) always
     on, and in this share of the variants every target lies inside its band: at a
-    velocity within the band's spread of its centre and within its range extent.
-    Elsewhere a median 15 % of a variant's targets fall in its band (the band covers a
+    velocity within the band's spread of its centre and within its range extent, and the
+    band's clutter-to-noise ratio drawn per map from an interval that starts at 0-20 dB
+    and is 3-8 dB wide (a band far above the targets would bury them all). Elsewhere a median 15 % of a variant's targets fall in its band (the band covers a
     few m/s of the Doppler axis), and 0.14 erased 10.7-12 % of the visible targets of
     stress/drifting_rain (31 of 34 inside its rain band) where the median-replacement
     notch erased 2.5 %. broad11 (these variants) did not change that: docs/normalisation.md,
@@ -317,7 +318,7 @@ def randomized(num_variants: int, maps_per_variant: int, seed: int = 7, tag: str
                 band = clutter(1.0, moving=True)
             sc = replace_nested(sc, **{f"clutter.{kind}": band})
             if rng.random() < in_band_share:
-                cnr = float(rng.uniform(0.0, 20.0))     # (a band far above the targets buries them all)
+                cnr = float(rng.uniform(0.0, 20.0))
                 band = replace_nested(band, cnr_db=(cnr, cnr + float(rng.uniform(3.0, 8.0))))
                 v_lo = max(band.mean_velocity_mps[0] - band.spread_mps[0], -0.95 * v_max)
                 v_hi = min(band.mean_velocity_mps[1] + band.spread_mps[0], 0.95 * v_max)

@@ -267,8 +267,7 @@ def _share_in_bands(variants, rng, maps=3):
 def test_in_band_variants_put_their_targets_inside_a_drifting_or_volume_clutter_band():
     """broad11's variants: every one has drifting or volume clutter, and in most of them
     (three quarters drawn) every target peak lies in its band, measured on the maps; in the
-    earlier randomised variants with such clutter, targets fall in a band far less often
-    (the share that 0.14 erased with the band on stress/drifting_rain)."""
+    earlier randomised variants with such clutter, targets fall in a band far less often."""
     rng = np.random.default_rng(15)
     extra = mixture("broad11")[len(mixture("broad9")):]
     assert len(extra) == 32
