@@ -218,11 +218,12 @@ def randomized(num_variants: int, maps_per_variant: int, seed: int = 7, tag: str
     on, and in this share of the variants every target lies inside its band: at a
     velocity within the band's spread of its centre and within its range extent, and the
     band's clutter-to-noise ratio drawn per map from an interval that starts at 0-20 dB
-    and is 3-8 dB wide (a band far above the targets would bury them all). Elsewhere a median 15 % of a variant's targets fall in its band (the band covers a
-    few m/s of the Doppler axis), and 0.14 erased 10.7-12 % of the visible targets of
+    and is 3-8 dB wide (a band far above the targets would bury them all). Elsewhere a
+    median 15 % of a variant's targets fall in its band (the band covers a few m/s of the
+    Doppler axis), and 0.14 erased 10.7-12 % of the visible targets of
     stress/drifting_rain (31 of 34 inside its rain band) where the median-replacement
-    notch erased 2.5 %. broad11 (these variants) did not change that: docs/normalisation.md,
-    "Drifting clutter bands".
+    notch erased 2.5 %. broad11 (these variants) did not change that:
+    docs/normalisation.md, "Drifting clutter bands".
 
     ``snr_top_db``: the top of each variant's SNR range is drawn from this interval
     (dB; the bottom stays where it was drawn, -6 to 3 dB). Elsewhere it reaches about

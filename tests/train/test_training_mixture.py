@@ -247,9 +247,9 @@ def _share_in_bands(variants, rng, maps=3):
             band = RDSimulator(replace_nested(sc, **quiet, clutter=ClutterSet(**{k: strong}))).simulate(rng).noisy
             m = 10 * np.log10(band / np.log(2)) > 10          # (a floor of mean 1: median ln 2 of the noise)
             mask = m if mask is None else mask | m
-        grown = mask.copy()
-        for shift in ((1, 0), (-1, 0), (0, 1), (0, -1)):
-            grown |= np.roll(mask, shift, axis=(0, 1))
+        grown = mask | np.roll(mask, 1, axis=0) | np.roll(mask, -1, axis=0)     # (Doppler wraps)
+        grown[:, 1:] |= mask[:, :-1]                                              # (range does not)
+        grown[:, :-1] |= mask[:, 1:]
         inside = []
         for _ in range(maps):
             sim = RDSimulator(replace_nested(sc, clutter=ClutterSet(), **{"interference.enabled": False})).simulate(rng)
