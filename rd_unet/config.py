@@ -521,6 +521,13 @@ class TrainConfig(Validated):
     peak, so the output's noise tail gets lighter (the shipped model: 3, with no
     target weight; balanced against an equal target weight it did not hold the tail
     down, docs/normalisation.md).
+    ``clutter_weight``: a target cell also weighs ``clutter_weight x L / 10``, where L
+    (dB, at least 0) is the mean over its 9 x 9 neighbourhood of the input's level over
+    the noise floor (the mean of dB values, so one target barely moves it; thermal
+    noise alone gives about -2.5 dB, hence 0). Inside a clutter band most cells that
+    stand out are clutter, which ``peak_weight`` pushes down; without this a target
+    there is the minority and the loss's optimum erases it (docs/normalisation.md,
+    "Drifting clutter bands").
     ``time_limit_min``: after each epoch, the number of epochs that fit in the budget
     is estimated from the measured epoch time and the cosine learning-rate schedule
     is planned to end with it (such runs depend on the machine's speed; runs without a
@@ -548,6 +555,9 @@ class TrainConfig(Validated):
     peak_weight: float = spec(0.0, NON_NEGATIVE, "extra loss weight of target-free cells whose input stands "
                                                   "above --peak-threshold-db (noise peaks, clutter, interference)")
     peak_threshold_db: float = spec(7.0, Range(), "input level over the noise floor above which --peak-weight applies")
+    clutter_weight: float = spec(0.0, NON_NEGATIVE, "extra loss weight of target cells per 10 dB that the mean "
+                                                     "log level of their input's 9 x 9 neighbourhood stands above "
+                                                     "the noise floor (targets inside clutter; 0: none)")
     mask_loss: str = spec("bce_dice", OneOf(("bce_dice", "focal_dice")), "the mask head's loss (with --mask-head)")
     mask_weight: float = spec(1.0, NON_NEGATIVE, "the mask head's loss weight beside the map's MSE")
     seed: int = spec(0, Range(0, 2 ** 63, integer=True), "seed of the weights and the batch order")

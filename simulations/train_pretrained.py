@@ -446,6 +446,8 @@ def main():
                    help="TrainConfig.peak_weight: extra weight of target-free cells whose input stands above "
                         "--peak-threshold-db (the shipped model's stages: docs/model-card.md)")
     p.add_argument("--peak-threshold-db", type=float, default=7.0)
+    p.add_argument("--clutter-weight", type=float, default=0.0,
+                   help="TrainConfig.clutter_weight: extra weight of target cells per 10 dB of clutter around them")
     p.add_argument("--target-floor", type=float, default=None,
                    help="noise floors added to the clean target (NormalizationConfig.target_floor; default 0, or "
                         "the --init checkpoint's; docs/ablation.md for why the shipped model uses 0)")
@@ -487,7 +489,7 @@ def main():
                       patience=args.patience,
                       time_limit_min=args.time_limit_min, in_memory="auto", target_weight=args.target_weight,
                       peak_weight=args.peak_weight, peak_threshold_db=args.peak_threshold_db,
-                      init=args.init or "",
+                      clutter_weight=args.clutter_weight, init=args.init or "",
                       model=UNetConfig(doppler_wrap=args.doppler_wrap) if args.init else UNetConfig(
                           arch=args.arch, depth=args.depth, base_channels=args.base_channels,
                           doppler_wrap=args.doppler_wrap),
@@ -504,6 +506,7 @@ def main():
         "training": describe_mixture(args.mixture),
         "init": args.init, "lr": args.lr, "target_weight": args.target_weight,
         "peak_weight": args.peak_weight, "peak_threshold_db": args.peak_threshold_db, "mixture": args.mixture,
+        "clutter_weight": args.clutter_weight,
         "target_floor": state["normalization"]["target_floor"],      # with --init and 0: the checkpoint's
         "target_noise": state["normalization"]["target_noise"],
         # trained on maps normalised per range column (inherited from an --init checkpoint

@@ -40,7 +40,9 @@ def make_loss(cfg: TrainConfig):
     Weights: a target cell (clean power above the noise floor) counts
     ``1 + target_weight``; a target-free cell whose *input* ``x`` stands more than
     ``peak_threshold_db`` above the floor (a noise peak, clutter, interference) counts
-    ``1 + peak_weight``; every other cell 1. Target weighting lifts the cells a weak
+    ``1 + peak_weight``; every other cell 1. A target cell inside clutter also counts
+    ``clutter_weight`` per 10 dB of its input neighbourhood's mean log level over the
+    floor (``TrainConfig``). Target weighting lifts the cells a weak
     target and a noise peak share (the weighted optimum moves towards the target); a
     peak weight moves it towards the noise peak, keeping noise peaks down
     (docs/normalisation.md measures both)."""
@@ -54,14 +56,16 @@ def make_loss(cfg: TrainConfig):
     peak = 10 * math.log10(10 ** (cfg.peak_threshold_db / 10) + norm.eps) / norm.scale_db
 
     def map_loss(out, target, x=None, reduction="mean"):
-        if not cfg.target_weight and not cfg.peak_weight:
+        if not cfg.target_weight and not cfg.peak_weight and not cfg.clutter_weight:
             return base(out, target, reduction=reduction)
         is_target = target > above
         w = 1.0 + cfg.target_weight * is_target.to(out.dtype)
+        if (cfg.peak_weight or cfg.clutter_weight) and x is None:
+            raise ValueError("peak_weight and clutter_weight need the network's input x")
         if cfg.peak_weight:
-            if x is None:
-                raise ValueError("peak_weight needs the network's input x")
             w = w + cfg.peak_weight * (~is_target & (x > peak)).to(out.dtype)
+        if cfg.clutter_weight:
+            w = w + cfg.clutter_weight * is_target.to(out.dtype) * clutter_level_db(x[:, :1], norm.scale_db) / 10
         per_cell = base(out, target, reduction="none") * w
         return per_cell.mean() if reduction == "mean" else per_cell.sum()
 
@@ -74,6 +78,18 @@ def make_loss(cfg: TrainConfig):
         return loss if reduction == "mean" else loss * target.numel()
 
     return with_mask
+
+
+def clutter_level_db(x: torch.Tensor, scale_db: float, size: int = 9) -> torch.Tensor:
+    """The mean of the input's level over the noise floor (dB) in a ``size`` x ``size``
+    neighbourhood of each cell of ``x`` ((B, 1, D, R), normalised: dB / ``scale_db``),
+    at least 0; the Doppler axis wraps (it is periodic), the range edges average what
+    the window holds."""
+    h = size // 2
+    wrap = x.shape[-2] >= h                      # (circular padding needs that many rows)
+    xd = F.pad(x, (0, 0, h, h), mode="circular") if wrap else x
+    mean = F.avg_pool2d(xd, size, stride=1, padding=(0 if wrap else h, h), count_include_pad=False)
+    return (mean * scale_db).clamp(min=0)
 
 
 def dice_loss(prob: torch.Tensor, mask: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:

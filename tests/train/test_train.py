@@ -228,7 +228,7 @@ def test_peak_weight_counts_target_free_cells_the_input_singles_out():
     # a threshold above 8 dB: no cell is a peak
     higher = make_loss(TrainConfig(target_weight=2.0, peak_weight=4.0, peak_threshold_db=8.5))
     assert higher(out, target, x, reduction="sum").item() == pytest.approx(0.25 * (1 + 1 + 3 + 3))
-    with pytest.raises(ValueError, match="needs the network's input"):
+    with pytest.raises(ValueError, match="the network's input"):
         both(out, target)
 
 
@@ -478,3 +478,38 @@ def test_a_peak_threshold_that_is_not_a_number_is_rejected():
     from rd_unet.config import ConfigError
     with pytest.raises(ConfigError, match="peak_threshold_db: expected a finite number, got nan"):
         TrainConfig(peak_threshold_db=float("nan"))
+
+
+def _level_by_loops(x_db, d, r, half=4):
+    n_d, n_r = x_db.shape
+    cells = [x_db[(d + i) % n_d, r + j] for i in range(-half, half + 1) for j in range(-half, half + 1)
+             if 0 <= r + j < n_r]
+    return max(0.0, float(np.mean(cells)))
+
+
+def test_clutter_level_is_the_mean_db_of_the_9x9_neighbourhood_wrapping_doppler_only():
+    from rd_unet.train.loop import clutter_level_db
+    rng = np.random.default_rng(8)
+    x_db = rng.normal(-2.0, 8.0, size=(12, 10))
+    x_db[2:5, :] += 25.0                          # a band, near the top: its window wraps to the bottom rows
+    got = clutter_level_db(torch.tensor(x_db / 20.0)[None, None], scale_db=20.0)[0, 0].numpy()
+    want = np.array([[_level_by_loops(x_db, d, r) for r in range(10)] for d in range(12)])
+    np.testing.assert_allclose(got, want, atol=1e-9)
+
+
+def test_clutter_weight_lifts_target_cells_in_proportion_to_the_clutter_around_them():
+    from rd_unet.train.loop import make_loss
+    x = torch.full((1, 1, 16, 16), -2.5 / 20)     # the input: noise, -2.5 dB mean log level
+    x[..., :, 8:] = 20.0 / 20                     # the right half: clutter 20 dB over the floor
+    target = torch.full_like(x, -1.5)
+    target[..., 5, 2] = target[..., 5, 12] = target[..., 5, 8] = 0.5   # targets: in noise, in clutter, at its edge
+    out = target + 0.5                            # squared error 0.25 everywhere
+    loss = make_loss(TrainConfig(target_weight=1.0, clutter_weight=3.0))
+    # cell by cell: in noise 1 + 1; deep in the clutter 1 + 1 + 3 x 20 / 10; at the edge, the
+    # window (columns 4..12) holds 5 clutter columns of 9: 20 x 5/9 - 2.5 x 4/9 = 10 dB
+    want = 0.25 * (256 - 3 + 2 + 8 + (2 + 3 * 1.0))
+    assert loss(out, target, x, reduction="sum").item() == pytest.approx(want, rel=1e-5)
+    assert make_loss(TrainConfig(target_weight=1.0))(out, target, x, reduction="sum").item() == pytest.approx(
+        0.25 * (256 - 3 + 3 * 2), rel=1e-5)
+    with pytest.raises(ValueError, match="need the network's input"):
+        loss(out, target)
