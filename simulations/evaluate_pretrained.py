@@ -65,7 +65,8 @@ def clutter_free(scenario):
 
 
 KEYS = ("auc", "partial_auc", "peak_error_db_median", "peak_error_db_p10", "peak_error_db_median_snr10", "erased_fraction",
-        "erased_fraction_snr10", "erased_fraction_visible", "buried_fraction", "lost_fraction",
+        "erased_fraction_snr10", "erased_fraction_visible", "buried_fraction", "erased_fraction_in_clutter",
+        "in_clutter_fraction", "lost_fraction",
         "detection_snr_gain_db", "false_alarm_clusters_per_map", "f1", "f1_vs_clean_cfar", "mask_sinr_gain_db")
 
 
@@ -447,8 +448,10 @@ def _visible(u: dict) -> str:
     """The erased share among the targets the input shows (not buried under clutter or
     interference 15 dB above them; metrics.buried) and the buried share, where the summary
     has them (figures written before they were measured do not)."""
-    v = u.get("erased_fraction_visible")
-    return "" if v is None else f"; visible in the input: {v:.1%}, {u['buried_fraction']:.1%} buried"
+    v, c = u.get("erased_fraction_visible"), u.get("erased_fraction_in_clutter")
+    return ("" if v is None else f"; visible in the input: {v:.1%}, {u['buried_fraction']:.1%} buried") + (
+        "" if c is None else f"; visible in clutter 3 dB over the floor or more ({u['in_clutter_fraction']:.0%} "
+                             f"of the targets): {c:.1%}")
 
 
 def _mark(ok: bool, text: str) -> str:

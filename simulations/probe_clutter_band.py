@@ -4,10 +4,9 @@
 
 On each scene's maps (200 per scene, seed 8125, simulated once into ``--workdir``) every
 target not buried (``rd_unet.eval.metrics.buried``: the input there is not more than 15 dB
-above its clean peak) is placed by the clutter around it: the mean level of its input
-neighbourhood (the median of the 7 x 7 cells around it less the 3 x 3 at its centre, over
-ln 2: the mean of exponential power) over the map's noise floor (the map's median over
-ln 2). Targets where that is at least ``--band-db`` (3 dB) are *in clutter*; for them the
+above its clean peak) is placed by the clutter around it (``rd_unet.eval.metrics.local_clutter_db``:
+the median of the 7 x 7 input cells around it less the 3 x 3 at its centre, over the map's
+median). Targets where that is at least ``--band-db`` (3 dB) are *in clutter*; for them the
 table splits the erased ones (``rd_unet.eval.metrics.erased``, as on the model card) by
 their clean peak over that local mean. The figures behind docs/normalisation.md
 ("Drifting clutter bands").
@@ -27,25 +26,10 @@ sys.path.insert(0, str(ROOT))
 from rd_unet.config import load_scenario  # noqa: E402
 from rd_unet.data.generate import generate_dataset  # noqa: E402
 from rd_unet.data.hdf5 import targets_by_map  # noqa: E402
-from rd_unet.eval.metrics import buried, erased  # noqa: E402
+from rd_unet.eval.metrics import buried, erased, local_clutter_db  # noqa: E402
 from rd_unet.model.inference import clean_maps, load_denoiser  # noqa: E402
 
 SCR_BINS_DB = ((-np.inf, 3.0), (3.0, 6.0), (6.0, 10.0), (10.0, 15.0), (15.0, np.inf))
-
-
-def local_level_db(power, doppler_bin, range_bin, half: int = 3, guard: int = 1) -> np.ndarray:
-    """(K,) the mean level (dB) around each target of one (D, R) map: the median of the
-    (2 half + 1)^2 cells around it less the (2 guard + 1)^2 at its centre, over ln 2.
-    Doppler wraps, range clips (cells past the range edges are left out)."""
-    n_d, n_r = power.shape
-    out = np.empty(len(doppler_bin))
-    for k, (d, r) in enumerate(zip(doppler_bin, range_bin)):
-        rows = np.arange(d - half, d + half + 1) % n_d
-        cols = np.arange(max(0, r - half), min(n_r, r + half + 1))
-        ring = ~((np.abs(np.arange(-half, half + 1))[:, None] <= guard)
-                 & (np.abs(cols - r)[None, :] <= guard))
-        out[k] = 10 * np.log10(np.median(power[np.ix_(rows, cols)][ring]) / np.log(2))
-    return out
 
 
 def band_table(noisy, out, clean, targets, band_db: float = 3.0) -> dict:
@@ -57,11 +41,11 @@ def band_table(noisy, out, clean, targets, band_db: float = 3.0) -> dict:
         keep = ~buried(noisy[i], clean[i], t)
         t = t[keep]
         floor_db = 10 * np.log10(np.median(noisy[i]) / np.log(2))
-        local = local_level_db(noisy[i], t["doppler_bin"], t["range_bin"])
+        local = local_clutter_db(noisy[i], t)            # over the floor
         peak = 10 * np.log10(clean[i][t["doppler_bin"], t["range_bin"]])
         gone.append(erased(out[i], clean[i], t))
-        scr.append(peak - local)
-        level.append(local - floor_db)
+        scr.append(peak - floor_db - local)
+        level.append(local)
     gone, scr, level = np.concatenate(gone), np.concatenate(scr), np.concatenate(level)
     inside = level >= band_db
     rows = [(lo, hi, int((sel := inside & (scr >= lo) & (scr < hi)).sum()), int(gone[sel].sum()))

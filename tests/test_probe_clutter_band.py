@@ -4,37 +4,7 @@ import numpy as np
 import pytest
 
 from rd_unet.sim.targets import TARGET_DTYPE
-from simulations.probe_clutter_band import band_table, local_level_db, main
-
-
-def _ring_by_loops(power, d, r, half=3, guard=1):
-    n_d, n_r = power.shape
-    cells = [power[(d + i) % n_d, r + j] for i in range(-half, half + 1) for j in range(-half, half + 1)
-             if not (abs(i) <= guard and abs(j) <= guard) and 0 <= r + j < n_r]
-    return 10 * np.log10(np.median(cells) / np.log(2))
-
-
-def test_local_level_matches_a_cell_by_cell_loop_at_the_edges_and_across_the_doppler_wrap():
-    rng = np.random.default_rng(3)
-    power = rng.exponential(1.0, size=(16, 12)) * rng.uniform(0.5, 50, size=(16, 12))
-    d = np.array([0, 1, 15, 8, 5, 14])
-    r = np.array([0, 11, 5, 6, 2, 10])
-    got = local_level_db(power, d, r)
-    want = [_ring_by_loops(power, di, ri) for di, ri in zip(d, r)]
-    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
-
-
-def test_local_level_ignores_the_target_and_reads_a_band_as_its_mean_power():
-    power = np.ones((16, 20))
-    power[3:6, 8:11] = 1e6                       # a strong target's 3 x 3 cells: not counted
-    assert local_level_db(power, [4], [9])[0] == pytest.approx(10 * np.log10(1 / np.log(2)))
-    # unit exponential noise: the median over ln 2 estimates the mean, 1 (0 dB); one 40-cell
-    # figure scatters by about 1 dB and sits about 0.1 dB low (the log of a noisy estimate),
-    # so the mean of 2000 lies within 0.3 dB of 0
-    rng = np.random.default_rng(4)
-    noise = rng.exponential(1.0, size=(2000, 16, 16))
-    levels = np.array([local_level_db(m, [8], [8])[0] for m in noise])
-    assert abs(levels.mean()) < 0.3
+from simulations.probe_clutter_band import band_table, main
 
 
 def _targets(rows):

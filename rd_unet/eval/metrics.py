@@ -175,6 +175,25 @@ def buried(noisy, clean, targets, margin_db: float = 15.0) -> np.ndarray:
     return power_to_db(neighbourhood_max(noisy, d, r)) > power_to_db(neighbourhood_max(clean, d, r)) + margin_db
 
 
+def local_clutter_db(noisy, targets, half: int = 3, guard: int = 1) -> np.ndarray:
+    """(K,) the mean level of the clutter and noise around each target of one (D, R) map,
+    in dB over the map's noise floor: the median of the (2 half + 1)^2 cells around it
+    less the (2 guard + 1)^2 at its centre, over the map's median (both medians over
+    ln 2 estimate the mean of exponential power, so thermal noise alone gives about
+    0 dB). Doppler wraps, range clips (cells past the range edges are left out)."""
+    noisy = np.asarray(noisy)
+    n_d, n_r = noisy.shape
+    offsets = np.arange(-half, half + 1)
+    ring = ~((np.abs(offsets)[:, None] <= guard) & (np.abs(offsets)[None, :] <= guard))
+    out = np.empty(len(targets))
+    for k, (d, r) in enumerate(zip(targets["doppler_bin"], targets["range_bin"])):
+        cols = r + offsets
+        inside = (cols >= 0) & (cols < n_r)
+        block = noisy[np.ix_((d + offsets) % n_d, cols[inside])]
+        out[k] = np.median(block[ring[:, inside]])
+    return 10 * np.log10(out / np.median(noisy))
+
+
 def false_alarm_clusters(alarms) -> int:
     """Number of 8-connected groups of True cells in a (D, R) map; Doppler wraps, range does not."""
     labels, n = ndimage.label(alarms, structure=np.ones((3, 3), bool))

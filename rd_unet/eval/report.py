@@ -52,6 +52,9 @@ class EvalConfig(Validated):
     erased_drop_db: float = spec(10.0, POSITIVE)
     # a target whose input cells stand this far above its clean peak is buried (metrics.buried)
     buried_margin_db: float = spec(15.0, POSITIVE)
+    # a visible target whose surroundings stand this far above the map's floor is in clutter
+    # (metrics.local_clutter_db): erased_fraction_in_clutter
+    clutter_band_db: float = spec(3.0, Range())
 
 
 def _json_safe(x):
@@ -178,6 +181,7 @@ class _Scores:
     peak_power: list = field(default_factory=list)      # (K, 2) output and clean power at each peak cell
     erased: list = field(default_factory=list)
     buried: list = field(default_factory=list)          # (K,) per map: metrics.buried, the same for every method
+    in_clutter: list = field(default_factory=list)      # (K,) per map: local clutter >= clutter_band_db, likewise
     snr: dict = field(default_factory=lambda: {k: [] for k in ("mask_sinr_db", "recon_sinr_db",
                                                                "strongest_target_snr_db", "floor_db")})
     clusters: int = 0
@@ -235,8 +239,10 @@ def score(f, methods, calibration: Calibration, n: int, per_map, cfg: EvalConfig
                 for key, p in {**PFA_POINTS, "operating": cfg.pfa}.items():
                     ideal[key].append(metrics.ideal_pd(clean[i], t, p))
                 hidden = metrics.buried(noisy[i], clean[i], t, cfg.buried_margin_db)
+                cluttered = metrics.local_clutter_db(noisy[i], t) >= cfg.clutter_band_db
                 for name in names:
                     scores[name].buried.append(hidden)
+                    scores[name].in_clutter.append(cluttered)
                     # a score method's output is no power: its power figures are null in the report
                     out = np.maximum(outputs[name][i], 0.0) if name in SCORE_METHODS else outputs[name][i]
                     _score_map(scores[name], out, stats[name][i], clean[i], t, peaks, background,
@@ -312,6 +318,7 @@ def _method_entry(name, s: _Scores, calibration: Calibration, ref: _Reference, c
     lost = ref.hits_1e4 & ~hits_1e4
     peak_err, erased = np.concatenate(s.peak_error), np.concatenate(s.erased)
     hidden = np.concatenate(s.buried)
+    cluttered = np.concatenate(s.in_clutter) & ~hidden
     snr = {k: np.asarray(v) for k, v in s.snr.items()}
     gain = {k: snr[k] - ref.snr[k] for k in ("mask_sinr_db", "recon_sinr_db", "strongest_target_snr_db")}
     power = np.concatenate(s.peak_power)
@@ -335,6 +342,11 @@ def _method_entry(name, s: _Scores, calibration: Calibration, ref: _Reference, c
         # what removing its clutter does, and keeping the clutter is what "keeps" it
         "erased_fraction_visible": (float(erased[~hidden].mean()) if (~hidden).any() else None),
         "buried_fraction": float(hidden.mean()),
+        # visible targets inside clutter (their 7 x 7 surroundings' median clutter_band_db or
+        # more above the map's: a clutter band, a ridge's skirt), where a denoiser that removes
+        # the clutter can take a target with it; the share of the targets there
+        "erased_fraction_in_clutter": float(erased[cluttered].mean()) if cluttered.any() else None,
+        "in_clutter_fraction": float(cluttered.mean()),
         "lost_fraction": float(lost.mean()),
         "detection_snr_gain_db": ref.snr50 - snr50,
         "snr_db_at_pd_0.5": snr50,
@@ -358,7 +370,8 @@ def _method_entry(name, s: _Scores, calibration: Calibration, ref: _Reference, c
         for key in ("mask_sinr_gain_db", "recon_sinr_gain_db", "strongest_target_gain_db", "mask_sinr_gain_db_median",
                     "peak_error_db", "peak_error_db_median", "peak_error_db_p10", "peak_error_db_median_snr10",
                     "peak_abs_error_db",
-                    "erased_fraction", "erased_fraction_snr10", "erased_fraction_visible", "mean_floor_db", "f1_vs_clean_cfar", "design_cfar"):
+                    "erased_fraction", "erased_fraction_snr10", "erased_fraction_visible",
+                    "erased_fraction_in_clutter", "mean_floor_db", "f1_vs_clean_cfar", "design_cfar"):
             entry[key] = None
     by_band_pd = entry["pd_by_snr_db"]["pd"]
     curves = {"roc": roc, "pd_vs_snr": [np.nan if v is None else v for v in by_band_pd],
