@@ -498,9 +498,11 @@ def train_command(st: dict, k: int, last: bool = False) -> str:
             + (f" --target-weight {st['target_weight']:g}" if st.get("target_weight") else "")
             + (f" --peak-weight {st['peak_weight']:g} --peak-threshold-db {st.get('peak_threshold_db', 7.0):g}"
                if st.get("peak_weight") else "")
+            + (f" --clutter-weight {st['clutter_weight']:g}" if st.get("clutter_weight") else "")
             + (" --doppler-roll" if st.get("doppler_roll") else "")
             + (" --doppler-wrap" if st.get("doppler_wrap") else "")
             + (" --floor-profile" if st.get("floor_profile") else "")
+            + (f" --max-steps-per-epoch {st['max_steps_per_epoch']}" if st.get("max_steps_per_epoch") else "")
             + f" --time-limit-min {st.get('time_limit_min') or round(st.get('train_minutes', 60)):g}{out}"
             + ("" if not soup else
                "\npython -c \"from rd_unet.model.checkpoint import average_weights as a; "

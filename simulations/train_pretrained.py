@@ -437,6 +437,8 @@ def main():
     p.add_argument("--time-limit-min", type=float, default=80.0)
     p.add_argument("--epochs", type=int, default=200)
     p.add_argument("--patience", type=int, default=6)
+    p.add_argument("--max-steps-per-epoch", type=int, default=0,
+                   help="TrainConfig.max_steps_per_epoch: cap an epoch's steps (0: the whole mixture; a probe)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--mixture", choices=MIXTURES, default="full")
     p.add_argument("--init", default=None, help="fine-tune from this checkpoint (stage 2)")
@@ -486,7 +488,7 @@ def main():
     run = workdir / args.run_name
     cfg = TrainConfig(data=str(train_file), val=str(val_file), output=str(run), epochs=args.epochs,
                       batch_size=16, lr=args.lr, seed=0, flip=True, doppler_roll=args.doppler_roll,
-                      patience=args.patience,
+                      patience=args.patience, max_steps_per_epoch=args.max_steps_per_epoch,
                       time_limit_min=args.time_limit_min, in_memory="auto", target_weight=args.target_weight,
                       peak_weight=args.peak_weight, peak_threshold_db=args.peak_threshold_db,
                       clutter_weight=args.clutter_weight, init=args.init or "",
@@ -506,7 +508,7 @@ def main():
         "training": describe_mixture(args.mixture),
         "init": args.init, "lr": args.lr, "target_weight": args.target_weight,
         "peak_weight": args.peak_weight, "peak_threshold_db": args.peak_threshold_db, "mixture": args.mixture,
-        "clutter_weight": args.clutter_weight,
+        "clutter_weight": args.clutter_weight, "max_steps_per_epoch": args.max_steps_per_epoch,
         "target_floor": state["normalization"]["target_floor"],      # with --init and 0: the checkpoint's
         "target_noise": state["normalization"]["target_noise"],
         # trained on maps normalised per range column (inherited from an --init checkpoint
