@@ -27,7 +27,8 @@ from rd_unet.config import load_scenario  # noqa: E402
 from rd_unet.data.generate import generate_dataset  # noqa: E402
 from rd_unet.data.hdf5 import targets_by_map  # noqa: E402
 from rd_unet.eval.metrics import buried, erased, local_clutter_db  # noqa: E402
-from rd_unet.model.inference import clean_maps, load_denoiser  # noqa: E402
+from rd_unet.model.inference import clean_maps  # noqa: E402
+from simulations.probe_tail_strong import load_models  # noqa: E402
 
 SCR_BINS_DB = ((-np.inf, 3.0), (3.0, 6.0), (6.0, 10.0), (10.0, 15.0), (15.0, np.inf))
 
@@ -69,12 +70,7 @@ def main(argv=None) -> None:
     p.add_argument("--maps", type=int, default=200)
     p.add_argument("--band-db", type=float, default=3.0, help="local clutter over the floor that counts as a band")
     args = p.parse_args(argv)
-    models = []
-    for model in args.model:
-        try:
-            models.append(load_denoiser(model, "cpu")[0])
-        except (OSError, ValueError) as e:
-            p.error(f"--model {model}: {e}")
+    models = load_models(p, args.model)
     for scene in args.scenes:
         try:
             load_scenario(scene)

@@ -103,6 +103,18 @@ def strong(model, path: Path) -> list[str]:
             for lo, hi, n, frac in strong_figures(clean_maps(noisy, model), clean, targets, zero)]
 
 
+def load_models(parser: argparse.ArgumentParser, names) -> list:
+    """The denoisers named by ``--model`` (checkpoints or shipped names), on the CPU; one
+    that cannot be read is a usage error naming it, before anything is drawn."""
+    models = []
+    for name in names:
+        try:
+            models.append(load_denoiser(name, "cpu")[0])
+        except (OSError, ValueError) as e:
+            parser.error(f"--model {name}: {e}")
+    return models
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", nargs="+", required=True, help="checkpoints or shipped model names")
@@ -111,12 +123,7 @@ def main(argv=None) -> None:
     p.add_argument("--strong-scenes", nargs="+", default=["default", "ground_surveillance", "automotive"])
     p.add_argument("--skip", choices=("tail", "strong"), default=None)
     args = p.parse_args(argv)
-    models = []
-    for model in args.model:
-        try:
-            models.append(load_denoiser(model, "cpu")[0])
-        except (OSError, ValueError) as e:
-            p.error(f"--model {model}: {e}")
+    models = load_models(p, args.model)
     for flag, scenes in (("--tail-scenes", args.tail_scenes), ("--strong-scenes", args.strong_scenes)):
         for scene in scenes:
             try:

@@ -6,6 +6,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from rd_unet.config import ClutterSet, FixedTarget, TargetConfig, load_scenario, replace_nested  # noqa: E402
+from rd_unet.sim.targets import TARGET_DTYPE  # noqa: E402
 
 
 @pytest.fixture
@@ -42,3 +43,12 @@ def identity(tmp_path_factory):
     cfg = UNetConfig(depth=2, base_channels=4)
     save_checkpoint(path, model=UNet(cfg), model_config=cfg, normalization=NormalizationConfig())
     return path
+
+
+def target_table(rows):
+    """A target table (rd_unet.sim.targets.TARGET_DTYPE) with (map_index, doppler_bin,
+    range_bin) from ``rows`` and every other field 0."""
+    t = np.zeros(len(rows), TARGET_DTYPE)
+    for k, (m, d, r) in enumerate(rows):
+        t[k]["map_index"], t[k]["doppler_bin"], t[k]["range_bin"] = m, d, r
+    return t

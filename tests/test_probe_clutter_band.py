@@ -3,15 +3,8 @@ above it (docs/normalisation.md, "Drifting clutter bands")."""
 import numpy as np
 import pytest
 
-from rd_unet.sim.targets import TARGET_DTYPE
+from tests.conftest import target_table as _targets
 from simulations.probe_clutter_band import band_table, main
-
-
-def _targets(rows):
-    t = np.zeros(len(rows), TARGET_DTYPE)
-    for k, (m, d, r) in enumerate(rows):
-        t[k]["map_index"], t[k]["doppler_bin"], t[k]["range_bin"] = m, d, r
-    return t
 
 
 def test_band_table_splits_erased_targets_by_the_clutter_around_them():

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rd_unet.sim.targets import TARGET_DTYPE
+from tests.conftest import target_table as _targets
 from simulations.probe_tail_strong import strong_figures, tail_figures
 
 SCRIPT = Path(__file__).resolve().parents[1] / "simulations" / "probe_tail_strong.py"
@@ -35,13 +35,6 @@ def test_tail_finds_spikes_left_on_the_ridge_and_how_strong_they_were():
     assert f["top_offset_median"] == 0 and f["top_within_3"] == 1.0
     assert abs(f["top_input_db"] - 40.0) < 0.1  # floor (median / ln 2) within 0.1 dB of 1
     assert abs(f["top_change_db"] - 10 * np.log10(0.5)) < 1e-9
-
-
-def _targets(rows):
-    t = np.zeros(len(rows), TARGET_DTYPE)
-    for k, (m, d, r) in enumerate(rows):
-        t[k]["map_index"], t[k]["doppler_bin"], t[k]["range_bin"] = m, d, r
-    return t
 
 
 def test_strong_counts_erased_targets_by_their_doppler_distance_from_zero_wrapping():
