@@ -525,9 +525,10 @@ class TrainConfig(Validated):
     (dB, at least 0) is the mean over its 9 x 9 neighbourhood of the input's level over
     the noise floor (the mean of dB values, so one target barely moves it; thermal
     noise alone gives about -2.5 dB, hence 0). Inside a clutter band most cells that
-    stand out are clutter, which ``peak_weight`` pushes down; without this a target
-    there is the minority and the loss's optimum erases it (docs/normalisation.md,
-    "Drifting clutter bands").
+    stand out are clutter, which ``peak_weight`` pushes down, and the loss's optimum
+    erases the rare target there; this weight was meant to tip it back, but measured
+    on the shipped model's fine-tunes (weights 4 and 15) it kept few more of them
+    (docs/normalisation.md, "Drifting clutter bands"; not used by the shipped model).
     ``time_limit_min``: after each epoch, the number of epochs that fit in the budget
     is estimated from the measured epoch time and the cosine learning-rate schedule
     is planned to end with it (such runs depend on the machine's speed; runs without a

@@ -191,7 +191,8 @@ def local_clutter_db(noisy, targets, half: int = 3, guard: int = 1) -> np.ndarra
         inside = (cols >= 0) & (cols < n_r)
         block = noisy[np.ix_((d + offsets) % n_d, cols[inside])]
         out[k] = np.median(block[ring[:, inside]])
-    return 10 * np.log10(out / np.median(noisy))
+    with np.errstate(divide="ignore", invalid="ignore"):      # a map of zeros: nan, in no clutter
+        return 10 * np.log10(out / np.median(noisy))
 
 
 def false_alarm_clusters(alarms) -> int:

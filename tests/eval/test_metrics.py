@@ -421,6 +421,10 @@ def test_local_clutter_ignores_the_target_and_reads_noise_as_0_db():
     power[11:16, :] = 100.0                      # a 20 dB band five rows high
     assert local_clutter_db(power, _table([(4, 9)]))[0] == 0.0
     assert local_clutter_db(power, _table([(14, 9)]))[0] == pytest.approx(20.0)     # rows 11..15, 0, 1: 26 of 40 in it
+    import warnings
+    with warnings.catch_warnings():                # a map of zeros has no floor: nan (in no clutter), quietly
+        warnings.simplefilter("error")
+        assert np.isnan(local_clutter_db(np.zeros((8, 8)), _table([(2, 2)]))).all()
     # unit exponential noise: one 40-cell median over the map's scatters by about 1 dB and
     # sits about 0.1 dB low (the log of a noisy estimate); the mean of 2000 lies within 0.3 dB of 0
     rng = np.random.default_rng(4)
