@@ -70,6 +70,8 @@ def main(argv=None) -> None:
     p.add_argument("--maps", type=int, default=200)
     p.add_argument("--band-db", type=float, default=3.0, help="local clutter over the floor that counts as a band")
     args = p.parse_args(argv)
+    if args.maps < 1:
+        p.error(f"--maps: expected a number of maps of at least 1, got {args.maps}")
     models = load_models(p, args.model)
     for scene in args.scenes:
         try:

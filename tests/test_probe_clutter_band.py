@@ -34,4 +34,7 @@ def test_the_probe_refuses_an_unknown_model_or_scene_before_drawing_anything(tmp
     with pytest.raises(SystemExit) as e:
         main(["--model", "default", "--scenes", "nosuch", "--workdir", str(tmp_path / "w")])
     assert e.value.code == 2 and "--scenes: unknown scenario 'nosuch'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["--model", "default", "--maps", "0", "--workdir", str(tmp_path / "w")])
+    assert e.value.code == 2 and "--maps: expected a number of maps of at least 1, got 0" in capsys.readouterr().err
     assert not (tmp_path / "w").exists()
