@@ -115,6 +115,7 @@ def run_demo(output="data/demo", *, quick: bool = False, device: str = "auto", p
                         m[report["best_classical"]]["partial_auc"]},
         "unet_dominates_best_classical": report["unet_dominates_best_classical"],
         "unet_loses_at_pfa": report["unet_loses_at_pfa"],
+        "unet_largest_shortfall": report.get("unet_largest_shortfall"),
         "unet_erased_fraction": m["unet"]["erased_fraction"],
         "unet_erased_fraction_snr10": m["unet"].get("erased_fraction_snr10"),
         "cleaned_maps": summary["maps"],
@@ -154,5 +155,6 @@ def _headline(report: dict) -> dict:
             "pd_best_classical_1e-4": m[best]["pd_at_pfa"]["1e-4"],
             "partial_auc": m["unet"]["partial_auc"], "partial_auc_best_classical": m[best]["partial_auc"],
             "unet_dominates_best_classical": report["unet_dominates_best_classical"],
-            "unet_loses_at_pfa": report["unet_loses_at_pfa"], "erased_fraction": m["unet"]["erased_fraction"],
+            "unet_loses_at_pfa": report["unet_loses_at_pfa"],
+            "unet_largest_shortfall": report.get("unet_largest_shortfall"), "erased_fraction": m["unet"]["erased_fraction"],
             "erased_fraction_snr10": m["unet"].get("erased_fraction_snr10")}

@@ -153,6 +153,32 @@ def test_the_card_gives_the_erased_share_of_visible_targets_beside_the_overall_o
     assert "**no** (7.6%; SNR >= 10 dB: 5.0%)" in ep._goals(results)[-1]
 
 
+def test_the_card_says_by_how_much_the_unet_falls_short_where_it_does_not_dominate():
+    """The goals table, "Where it loses" and the README row give the largest Pd gap and its
+    Pfa from the report's unet_largest_shortfall; a summary written before that key existed
+    prints as before."""
+    from rd_unet.eval.report import largest_shortfall
+    pfa, u, b = [1e-6, 1e-5, 1e-4, 1e-3], [0.10, 0.30, 0.40, 0.52], [0.25, 0.28, 0.40, 0.55]
+    worst = largest_shortfall(pfa, u, b)
+    # brute force: every point where the U-Net is below, the widest gap
+    assert worst == pytest.approx({"pfa": 1e-6, "pd_unet": 0.10, "pd_best": 0.25, "gap": 0.15})
+    assert largest_shortfall(pfa, b, b) is None and largest_shortfall(pfa, b, u) is not None
+    m = {"partial_auc": 0.4, "erased_fraction": 0.01, "lost_fraction": 0.0, "peak_error_db_median": 0.0,
+         "peak_error_db_p10": -1.0, "pd_at_pfa": {"1e-4": 0.4}}
+    r = {"methods": {"unet": m, "notch_median1": dict(m, partial_auc=0.39)}, "best_classical": "notch_median1",
+         "unet_dominates_best_classical": False, "unet_loses_at_pfa": [1e-6, 1e-3], "pfa_grid": pfa,
+         "unet_largest_shortfall": worst}
+    results = {"presets": {"default": r}, "stress": {}, "noise_only": {}}
+    row = [line for line in ep._goals(results) if line.startswith("| default")][0]
+    assert "| **no** (Pd 0.150 short at Pfa 1e-06) |" in row
+    assert "(1e-06 to 1e-03; most at Pfa 1e-06: Pd 0.100 against 0.250 (0.150 short))" in " ".join(
+        ep._where_it_loses(results))
+    assert "below it at 2 of 4 Pfa points; most at Pfa 1e-06" in ep.readme_summary(results)
+    del r["unet_largest_shortfall"]
+    assert "| **no** |" in [line for line in ep._goals(results) if line.startswith("| default")][0]
+    assert "most at" not in " ".join(ep._where_it_loses(results))
+
+
 def test_a_card_only_run_rereads_each_scenarios_report_of_the_same_weights(tmp_path):
     """--suite none re-summarises a scenario from its report.json when the same weights
     wrote it (a figure the summary did not keep then reaches the card), and leaves one

@@ -411,8 +411,21 @@ def compare(entries, curves, calibration: Calibration) -> dict:
     if "unet" in entries:
         u, b = curves["pd_grid"]["unet"], curves["pd_grid"][best]
         loses = [float(PFA_GRID[i]) for i in supported if u[i] < b[i]]
-        out.update(unet_dominates_best_classical=bool(supported) and not loses, unet_loses_at_pfa=loses)
+        out.update(unet_dominates_best_classical=bool(supported) and not loses, unet_loses_at_pfa=loses,
+                   unet_largest_shortfall=largest_shortfall([PFA_GRID[i] for i in supported],
+                                                            [u[i] for i in supported], [b[i] for i in supported]))
     return out
+
+
+def largest_shortfall(pfa, pd_unet, pd_best) -> dict | None:
+    """Where the U-Net's Pd falls furthest below the best classical method's on the grid:
+    ``{"pfa", "pd_unet", "pd_best", "gap"}`` (gap = pd_best - pd_unet > 0; the lowest Pfa
+    among equal gaps), or None where it is nowhere below."""
+    worst = None
+    for p, u, b in zip(pfa, pd_unet, pd_best):
+        if u < b and (worst is None or b - u > worst["gap"]):
+            worst = {"pfa": float(p), "pd_unet": float(u), "pd_best": float(b), "gap": float(b - u)}
+    return worst
 
 
 # ----------------------------------------------------------------------------- the whole evaluation
@@ -531,8 +544,11 @@ def verdict(report: dict) -> str:
         return (f"The U-Net dominates the best classical method ({best}): Pd at least as high at every "
                 f"Pfa of the grid {report['pfa_grid'][0]:.0e}..{report['pfa_grid'][-1]:.0e}.")
     loses = report["unet_loses_at_pfa"]
+    worst = report.get("unet_largest_shortfall")
     return (f"The U-Net does NOT dominate the best classical method ({best}): it detects less at "
-            f"{len(loses)} of {len(report['pfa_grid'])} Pfa points ({', '.join(f'{p:.1e}' for p in loses)}).")
+            f"{len(loses)} of {len(report['pfa_grid'])} Pfa points ({', '.join(f'{p:.1e}' for p in loses)})"
+            + ("" if not worst else f"; most at Pfa {worst['pfa']:.1e}, Pd {worst['pd_unet']:.3f} against "
+               f"{worst['pd_best']:.3f}") + ".")
 
 
 def render_markdown(report: dict) -> str:

@@ -127,6 +127,16 @@ def test_identity_scores_zero_gain_and_oracle_near_perfect(tiny_dataset, identit
     assert report["best_classical"] == best
     loses = [p for p, u, b in zip(report["pfa_grid"], m["unet"]["pd_at_pfa_grid"], m[best]["pd_at_pfa_grid"]) if u < b]
     assert report["unet_loses_at_pfa"] == loses and report["unet_dominates_best_classical"] == (not loses)
+    # by how much: the largest Pd gap on the grid, found here by sorting the gaps
+    gaps = sorted(((b - u, p, u, b) for p, u, b in zip(report["pfa_grid"], m["unet"]["pd_at_pfa_grid"],
+                                                        m[best]["pd_at_pfa_grid"]) if u < b),
+                  key=lambda g: (-g[0], g[1]))
+    worst = report["unet_largest_shortfall"]
+    if not gaps:
+        assert worst is None
+    else:
+        assert (worst["pfa"], worst["pd_unet"], worst["pd_best"]) == pytest.approx(gaps[0][1:])
+        assert worst["gap"] == pytest.approx(gaps[0][0]) and worst["gap"] > 0
     assert report["format"] == "rd_unet.report/2"
     # the report renders: JSON round trip, markdown with the verdict first, every figure a PNG
     on_disk = json.loads((tmp_path / "rep" / "report.json").read_text())
