@@ -144,6 +144,8 @@ def test_identity_scores_zero_gain_and_oracle_near_perfect(tiny_dataset, identit
     md = (tmp_path / "rep" / "report.md").read_text()
     assert "| oracle |" in md and "calibrated on 300" in md
     assert f"best classical method ({best})" in md.splitlines()[2]
+    if worst:      # the verdict says by how much
+        assert f"most at Pfa {worst['pfa']:.1e}, Pd {worst['pd_unet']:.3f} against {worst['pd_best']:.3f}" in md.splitlines()[2]
     # the ceiling: a lower Pfa detects less; every method that sees the noise stays below it
     ideal = report["ideal"]["pd_at_pfa"]
     assert 0.0 < ideal["1e-4"] < ideal["1e-3"] < 1.0
