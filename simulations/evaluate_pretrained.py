@@ -468,7 +468,7 @@ def _visible(u: dict) -> str:
     has them (figures written before they were measured do not)."""
     v, c = u.get("erased_fraction_visible"), u.get("erased_fraction_in_clutter")
     return ("" if v is None else f"; visible in the input: {v:.1%}, {u['buried_fraction']:.1%} buried") + (
-        "" if c is None else f"; visible in clutter 3 dB over the floor or more ({u['in_clutter_fraction']:.0%} "
+        "" if c is None else f"; visible in clutter 3 dB over the floor or more ({u['in_clutter_fraction']:.1%} "
                              f"of the targets): {c:.1%}")
 
 

@@ -146,7 +146,7 @@ def test_the_card_gives_the_erased_share_of_visible_targets_beside_the_overall_o
     # the share erased among visible targets inside clutter, where the summary has it
     unet.update(erased_fraction_in_clutter=0.31, in_clutter_fraction=0.08)
     row = [line for line in ep._goals(results) if line.startswith("| stress/strong_clutter")][0]
-    assert "11.2% buried; visible in clutter 3 dB over the floor or more (8% of the targets): 31.0%)" in row
+    assert "11.2% buried; visible in clutter 3 dB over the floor or more (8.0% of the targets): 31.0%)" in row
     for key in ("erased_fraction_visible", "buried_fraction", "erased_fraction_in_clutter", "in_clutter_fraction"):
         del unet[key]
     assert "visible" not in ep._goals(results)[-1] and "buried" not in " ".join(ep._where_it_loses(results))
