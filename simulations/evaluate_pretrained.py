@@ -521,6 +521,8 @@ def train_command(st: dict, k: int, last: bool = False) -> str:
             + (" --doppler-wrap" if st.get("doppler_wrap") else "")
             + (" --floor-profile" if st.get("floor_profile") else "")
             + (f" --max-steps-per-epoch {st['max_steps_per_epoch']}" if st.get("max_steps_per_epoch") else "")
+            + (f" --batch-size {st['batch_size']}" if st.get("batch_size", 16) != 16 else "")
+            + (f" --mixture-scale {st['mixture_scale']:g}" if st.get("mixture_scale", 1.0) != 1.0 else "")
             + f" --time-limit-min {st.get('time_limit_min') or round(st.get('train_minutes', 60)):g}{out}"
             + ("" if not soup else
                "\npython -c \"from rd_unet.model.checkpoint import average_weights as a; "

@@ -48,6 +48,7 @@ from rd_unet.config import (ClutterConfig, ClutterSet, NormalizationConfig, Trai
                             replace_nested, to_dict)  # noqa: E402
 from rd_unet.data.generate import generate_dataset  # noqa: E402
 from rd_unet.model.checkpoint import read_checkpoint, save_checkpoint  # noqa: E402
+from rd_unet.model.inference import pick_device  # noqa: E402
 from rd_unet.model.pretrained import resolve_model  # noqa: E402
 from rd_unet.model.unet import UNet  # noqa: E402
 from rd_unet.train.loop import train  # noqa: E402
@@ -351,10 +352,16 @@ def crops(maps, rng, per_map):
 
 
 def build_mix(workdir: Path, split: str, seed: int, fraction: float, kind: str = "full",
-              store_noise: bool = False) -> Path:
-    """The mixture's crops in one file (``noise`` too with ``store_noise``); built once per workdir."""
-    out = workdir / (f"mix_{split}.h5" if kind == "base" else f"mix_{kind}_{split}.h5")
-    wanted = json.dumps([(name, to_dict(sc), n, seed + k) for name, sc, n, k in mixture(kind)])
+              store_noise: bool = False, workers: int = 2, scale: float = 1.0) -> Path:
+    """The mixture's crops in one file (``noise`` too with ``store_noise``); built once per workdir,
+    its datasets simulated by ``workers`` processes (the maps do not depend on it). ``scale``
+    shrinks or grows every dataset of the mixture (a quick run); a file built at another
+    scale is refused."""
+    out = workdir / ((f"mix_{split}" if kind == "base" else f"mix_{kind}_{split}")
+                     + ("" if scale == 1.0 else f"_x{scale:g}") + ".h5")
+    entries = [(name, to_dict(sc), n, seed + k) for name, sc, n, k in mixture(kind)]
+    # scale 1 writes what this script always wrote, so that mixtures built before keep serving
+    wanted = json.dumps(entries if scale == 1.0 else {"scale": scale, "mixture": entries})
     stale = (f"use another --workdir, or delete it and its scenarios' files")
     if out.exists():
         with h5py.File(out, "r") as f:
@@ -367,10 +374,10 @@ def build_mix(workdir: Path, split: str, seed: int, fraction: float, kind: str =
     names = ["noisy", "clean"] + (["noise"] if store_noise else [])
     parts = {name: [] for name in names}
     for name, sc, n, offset in mixture(kind):
-        n = max(16, int(n * fraction))
-        path = workdir / f"{name}_{split}.h5"
+        n = max(16, int(n * fraction * scale))
+        path = workdir / (f"{name}_{split}.h5" if scale == 1.0 else f"{name}_{split}_x{scale:g}.h5")
         if not path.exists():
-            generate_dataset(sc, path, num_maps=n, seed=seed + offset, workers=2, progress=True,
+            generate_dataset(sc, path, num_maps=n, seed=seed + offset, workers=workers, progress=True,
                              store_noise=store_noise)
         with h5py.File(path, "r") as f:
             if store_noise and "noise" not in f:
@@ -440,6 +447,11 @@ def main():
     p.add_argument("--max-steps-per-epoch", type=int, default=0,
                    help="TrainConfig.max_steps_per_epoch: cap an epoch's steps (0: the whole mixture; a probe)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--workers", type=int, default=2, help="processes that simulate the mixture's datasets")
+    p.add_argument("--batch-size", type=int, default=16, help="maps per step (the shipped stages: 16)")
+    p.add_argument("--device", default="auto", help="TrainConfig.device: auto (CUDA when there is one), cpu, cuda")
+    p.add_argument("--mixture-scale", type=float, default=1.0,
+                   help="every dataset of the mixture this many times its size (a quick run; 1: as shipped)")
     p.add_argument("--mixture", choices=MIXTURES, default="full")
     p.add_argument("--init", default=None, help="fine-tune from this checkpoint (stage 2)")
     p.add_argument("--lr", type=float, default=2e-3)
@@ -481,13 +493,17 @@ def main():
     noise = given.get("target_noise", read_checkpoint(resolve_model(args.init))["normalization"].get("target_noise", 0.0)
                       if args.init else 0.0)
     store_noise = noise > 0
-    train_file = build_mix(workdir, "train", seed=1000, fraction=1.0, kind=args.mixture, store_noise=store_noise)
-    val_file = build_mix(workdir, "val", seed=2000, fraction=0.15, kind=args.mixture, store_noise=store_noise)
+    if args.workers < 1 or args.batch_size < 1 or not args.mixture_scale > 0:
+        p.error(f"--workers and --batch-size must be at least 1 and --mixture-scale positive; got "
+                f"{args.workers}, {args.batch_size}, {args.mixture_scale}")
+    build = dict(kind=args.mixture, store_noise=store_noise, workers=args.workers, scale=args.mixture_scale)
+    train_file = build_mix(workdir, "train", seed=1000, fraction=1.0, **build)
+    val_file = build_mix(workdir, "val", seed=2000, fraction=0.15, **build)
     if args.build_only:
         return
     run = workdir / args.run_name
     cfg = TrainConfig(data=str(train_file), val=str(val_file), output=str(run), epochs=args.epochs,
-                      batch_size=16, lr=args.lr, seed=0, flip=True, doppler_roll=args.doppler_roll,
+                      batch_size=args.batch_size, device=args.device, lr=args.lr, seed=0, flip=True, doppler_roll=args.doppler_roll,
                       patience=args.patience, max_steps_per_epoch=args.max_steps_per_epoch,
                       time_limit_min=args.time_limit_min, in_memory="auto", target_weight=args.target_weight,
                       peak_weight=args.peak_weight, peak_threshold_db=args.peak_threshold_db,
@@ -502,13 +518,14 @@ def main():
     cfg = replace_nested(cfg, model=from_dict(UNetConfig, state["model_config"]))
     model = UNet(cfg.model)
     model.load_state_dict(state["model"])
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = pick_device(args.device).type
     card = {
         "name": "default",
         "training": describe_mixture(args.mixture),
         "init": args.init, "lr": args.lr, "target_weight": args.target_weight,
         "peak_weight": args.peak_weight, "peak_threshold_db": args.peak_threshold_db, "mixture": args.mixture,
         "clutter_weight": args.clutter_weight, "max_steps_per_epoch": args.max_steps_per_epoch,
+        "batch_size": args.batch_size, "mixture_scale": args.mixture_scale,
         "target_floor": state["normalization"]["target_floor"],      # with --init and 0: the checkpoint's
         "target_noise": state["normalization"]["target_noise"],
         # trained on maps normalised per range column (inherited from an --init checkpoint

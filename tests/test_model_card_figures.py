@@ -69,6 +69,9 @@ def test_the_cards_training_commands_use_flags_train_pretrained_accepts():
     wrapped = ep.train_command({**stage, "doppler_wrap": True}, 16)
     weighted = ep.train_command({**stage, "clutter_weight": 12.0, "max_steps_per_epoch": 2500}, 17)
     assert "--clutter-weight 12 " in weighted and "--max-steps-per-epoch 2500 " in weighted
+    gpu = ep.train_command({**stage, "batch_size": 64, "mixture_scale": 0.5}, 18)
+    assert "--batch-size 64 " in gpu and "--mixture-scale 0.5 " in gpu
+    assert "--batch-size" not in ep.train_command({**stage, "batch_size": 16}, 18) and "--batch-size" not in rolled
     assert "--clutter-weight" not in rolled and "--max-steps-per-epoch" not in rolled
     assert "--doppler-roll" in rolled and "--doppler-roll" not in plain
     assert "--doppler-wrap" in wrapped and "--doppler-wrap" not in rolled
@@ -78,7 +81,7 @@ def test_the_cards_training_commands_use_flags_train_pretrained_accepts():
     helptext = subprocess.run([sys.executable, script, "--help"], capture_output=True,
                               text=True, check=True).stdout
     accepted = set(re.findall(r"--[a-z][a-z-]*", helptext))
-    for command in (rolled, plain, first, wrapped, weighted):
+    for command in (rolled, plain, first, wrapped, weighted, gpu):
         assert set(re.findall(r" (--[a-z][a-z-]*)", command)) <= accepted, command
 
 

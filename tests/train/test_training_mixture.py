@@ -277,3 +277,25 @@ def test_in_band_variants_put_their_targets_inside_a_drifting_or_volume_clutter_
     assert len(in_band) == 12 and len(plain) >= 10
     assert np.mean(in_band == 1.0) >= 0.5, np.round(in_band, 2)
     assert np.median(plain) <= 0.3 and np.mean(plain == 1.0) <= 0.2, np.round(plain, 2)
+
+
+def test_a_scaled_mixture_is_built_apart_with_the_same_maps_whatever_the_number_of_workers(tmp_path):
+    """--mixture-scale: every dataset scaled (16 maps at least), its own files, so a scaled
+    run never reuses or spoils the full mixture's; --workers: the maps do not depend on it."""
+    import h5py
+    from simulations.train_pretrained import CROP, build_mix
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    one = build_mix(tmp_path / "one", "train", 1000, 1.0, kind="base", workers=1, scale=0.001)
+    two = build_mix(tmp_path / "two", "train", 1000, 1.0, kind="base", workers=2, scale=0.001)
+    assert one.name == "mix_train_x0.001.h5"
+    expected = 0
+    for name, sc, n, _ in mixture("base"):
+        maps = max(16, int(n * 0.001))
+        assert h5py.File(tmp_path / "one" / f"{name}_train_x0.001.h5")["noisy"].shape[0] == maps
+        expected += maps * max(1, sc.radar.chirps_per_frame * sc.radar.samples_per_chirp // (CROP[0] * CROP[1]))
+    with h5py.File(one) as a, h5py.File(two) as b:
+        assert a["noisy"].shape == (expected,) + CROP
+        np.testing.assert_array_equal(a["noisy"][()], b["noisy"][()])
+        assert json.loads(a.attrs["mixture"])["scale"] == 0.001
+    assert not (tmp_path / "one" / "mix_train.h5").exists()

@@ -1,0 +1,40 @@
+"""simulations/gpu_session.sh, the prepared GPU session: it parses, and every flag it gives
+the scripts it calls is one they accept (a renamed flag would cost a lent GPU's minutes)."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "simulations" / "gpu_session.sh"
+
+
+def _help_flags(*command) -> set:
+    out = subprocess.run([sys.executable, *command, "--help"], capture_output=True, text=True, check=True,
+                         cwd=ROOT).stdout
+    return set(re.findall(r"--[a-z][a-z-]*", out))
+
+
+def test_the_script_parses():
+    subprocess.run(["bash", "-n", str(SCRIPT)], check=True)
+
+
+def test_every_flag_the_session_passes_exists():
+    text = SCRIPT.read_text()
+    steps = [line for line in text.replace("\\\n", " ").splitlines() if line.startswith("step ")]
+    calls = {"simulations/train_pretrained.py": ("simulations/train_pretrained.py",),
+             "-m rd_unet demo": ("-m", "rd_unet", "demo"),
+             "benchmarks/train.py": ("benchmarks/train.py",),
+             "benchmarks/clean.py": ("benchmarks/clean.py",)}
+    for marker, command in calls.items():
+        line = [s for s in steps if marker in s]
+        assert len(line) == 1, marker
+        used = set(re.findall(r" (--[a-z][a-z-]*)", line[0]))
+        assert used <= _help_flags(*command), (marker, used - _help_flags(*command))
+    assert len(steps) == len(calls)
+    # the smoke run in the header uses flags of train_pretrained.py too
+    smoke = re.search(r'TRAIN_ARGS="([^"]*)"', text).group(1)
+    assert set(re.findall(r"--[a-z][a-z-]*", smoke)) <= _help_flags("simulations/train_pretrained.py")
+    bench = re.search(r'BENCH_ARGS="([^"]*)"', text).group(1)
+    for command in ("benchmarks/train.py", "benchmarks/clean.py"):
+        assert set(re.findall(r"--[a-z][a-z-]*", bench)) <= _help_flags(command)
