@@ -355,8 +355,8 @@ def build_mix(workdir: Path, split: str, seed: int, fraction: float, kind: str =
               store_noise: bool = False, workers: int = 2, scale: float = 1.0) -> Path:
     """The mixture's crops in one file (``noise`` too with ``store_noise``); built once per workdir,
     its datasets simulated by ``workers`` processes (the maps do not depend on it). ``scale``
-    shrinks or grows every dataset of the mixture (a quick run); a file built at another
-    scale is refused."""
+    shrinks or grows every dataset of the mixture (a quick run), in files of its own
+    (``_x<scale>``), so that it neither reuses nor spoils the full mixture's."""
     out = workdir / ((f"mix_{split}" if kind == "base" else f"mix_{kind}_{split}")
                      + ("" if scale == 1.0 else f"_x{scale:g}") + ".h5")
     entries = [(name, to_dict(sc), n, seed + k) for name, sc, n, k in mixture(kind)]
@@ -483,6 +483,9 @@ def main():
                         "(NormalizationConfig.floor_profile), as the shipped model does at inference")
     p.add_argument("--output", default=str(ROOT / "rd_unet" / "pretrained" / "default.pt"))
     args = p.parse_args()
+    if args.workers < 1 or args.batch_size < 1 or not args.mixture_scale > 0:
+        p.error(f"--workers and --batch-size must be at least 1 and --mixture-scale positive; got "
+                f"{args.workers}, {args.batch_size}, {args.mixture_scale}")
     if args.threads:
         torch.set_num_threads(args.threads)
     workdir = Path(args.workdir)
@@ -493,9 +496,6 @@ def main():
     noise = given.get("target_noise", read_checkpoint(resolve_model(args.init))["normalization"].get("target_noise", 0.0)
                       if args.init else 0.0)
     store_noise = noise > 0
-    if args.workers < 1 or args.batch_size < 1 or not args.mixture_scale > 0:
-        p.error(f"--workers and --batch-size must be at least 1 and --mixture-scale positive; got "
-                f"{args.workers}, {args.batch_size}, {args.mixture_scale}")
     build = dict(kind=args.mixture, store_noise=store_noise, workers=args.workers, scale=args.mixture_scale)
     train_file = build_mix(workdir, "train", seed=1000, fraction=1.0, **build)
     val_file = build_mix(workdir, "val", seed=2000, fraction=0.15, **build)

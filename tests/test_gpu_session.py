@@ -38,3 +38,13 @@ def test_every_flag_the_session_passes_exists():
     bench = re.search(r'BENCH_ARGS="([^"]*)"', text).group(1)
     for command in ("benchmarks/train.py", "benchmarks/clean.py"):
         assert set(re.findall(r"--[a-z][a-z-]*", bench)) <= _help_flags(command)
+
+
+def test_train_pretrained_refuses_a_bad_batch_workers_or_scale_before_building_anything(tmp_path):
+    for flag, value in (("--batch-size", "0"), ("--workers", "0"), ("--mixture-scale", "-1")):
+        r = subprocess.run([sys.executable, "simulations/train_pretrained.py", flag, value,
+                            "--workdir", str(tmp_path / "w")], capture_output=True, text=True, cwd=ROOT)
+        assert r.returncode == 2, (flag, r.stderr)
+        assert "--workers and --batch-size must be at least 1 and --mixture-scale positive" in r.stderr
+        assert "Traceback" not in r.stderr
+    assert not (tmp_path / "w").exists()
