@@ -12,8 +12,8 @@ lets such a cell through, and with it whatever clutter residue one view lets thr
 
 Each scenario is scored in one report (``rd_unet.eval.report.evaluate`` with
 ``extra_methods``): the shipped averaging as ``unet``, each power mean as ``unet_k<k>``,
-and the classical family, on the same maps with thresholds from the same calibration
-maps. The maps are the model-selection ones of ``simulations/ablate.py`` (seed 8000,
+with ``--median`` the median of the four as ``unet_median``, and the classical family, on
+the same maps with thresholds from the same calibration maps. The maps are the model-selection ones of ``simulations/ablate.py`` (seed 8000,
 thresholds from 1e6 target-free cells, Pfa 1e-5..1e-2), so ``--workdir data/v27/ablate``
 reuses its test files. The figures behind docs/normalisation.md ("Flip averaging").
 """
@@ -47,6 +47,19 @@ def power_mean(views: torch.Tensor, order: float, scale_db: float) -> torch.Tens
     return torch.log10(torch.mean(10.0 ** (views * k), dim=0)) / k
 
 
+class MedianFlips(Denoiser):
+    """``denoiser`` with the median of its four flipped outputs (the mean of the middle two)
+    instead of their mean: a cell that one view alone keeps, or one view alone removes,
+    does not move it."""
+
+    def __init__(self, denoiser: Denoiser):
+        super().__init__(denoiser.unet, denoiser.normalization, denoiser.pedestal)
+
+    def network(self, x: torch.Tensor) -> torch.Tensor:
+        views = torch.stack([self._view(x, dims, 0) for dims in FLIPS]).sort(dim=0).values
+        return (views[1] + views[2]) / 2
+
+
 class PowerMeanFlips(Denoiser):
     """``denoiser`` with its four flipped outputs averaged as a power mean of ``order``."""
 
@@ -69,8 +82,9 @@ def _positive(text: str) -> float:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="default", help="checkpoint or shipped name (default: the shipped model)")
-    p.add_argument("--orders", nargs="+", type=_positive, default=[1.0, 0.5],
-                   help="power-mean orders: 1 averages power, 0.5 amplitude")
+    p.add_argument("--orders", nargs="*", type=_positive, default=[1.0, 0.5],
+                   help="power-mean orders: 1 averages power, 0.5 amplitude (none: --orders alone)")
+    p.add_argument("--median", action="store_true", help="also the median of the four outputs")
     p.add_argument("--scenarios", nargs="+", default=["default", "unseen", "stress/dense_scene",
                                                        "stress/noise_slope", "stress/extended_targets",
                                                        "stress/drifting_rain"])
@@ -93,9 +107,11 @@ def main(argv=None):
     work.mkdir(parents=True, exist_ok=True)
     den, device, _ = load_denoiser(model, "auto", flip_average=True)
     cfg0 = EvalConfig(num_panels=0)
-    extra = {f"unet_k{k:g}": (lambda x, v=PowerMeanFlips(den, k):
-                              denoise(v, x, batch_size=cfg0.batch_size, device=device).astype(np.float64))
-             for k in args.orders}
+    variants = {f"unet_k{k:g}": PowerMeanFlips(den, k) for k in args.orders}
+    if args.median:
+        variants["unet_median"] = MedianFlips(den)
+    extra = {name: (lambda x, v=v: denoise(v, x, batch_size=cfg0.batch_size, device=device).astype(np.float64))
+             for name, v in variants.items()}
     rows = []
     for name, sc in scenes.items():
         data = work / f"{name.replace('/', '_')}_test.h5"
@@ -121,7 +137,7 @@ def main(argv=None):
 
 def table(rows, args) -> str:
     lines = [f"Flip average by domain ({args.maps} maps per scenario, seed {args.seed}; `unet`: the log-power "
-             "mean, as shipped; `unet_k<k>`: the power mean of order k)", "",
+             "mean, as shipped; `unet_k<k>`: the power mean of order k; `unet_median`: the median of the four)", "",
              "| scenario | averaging | partial AUC (best classical) | largest Pd shortfall | erased |",
              "|---|---|---|---|---|"]
     for name, method, pauc, best, bpauc, gap, erased in rows:

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from rd_unet.model.unet import Denoiser, NormalizationConfig, UNet, UNetConfig
-from simulations.probe_flip_domain import FLIPS, PowerMeanFlips, main, power_mean
+from simulations.probe_flip_domain import FLIPS, MedianFlips, PowerMeanFlips, main, power_mean
 
 
 def test_power_mean_in_the_normalised_domain_matches_numpy_on_linear_power():
@@ -40,6 +40,9 @@ def test_the_variant_averages_the_four_flipped_outputs_as_a_power_mean():
         torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=1e-5)
         # the shipped average is the log-domain mean of the same four views
         torch.testing.assert_close(den.network(x), torch.stack(views).mean(0))
+        # the median: numpy's median of four is the mean of the middle two
+        want = np.median(torch.stack(views).numpy(), axis=0)
+        np.testing.assert_allclose(MedianFlips(den).network(x).numpy(), want, rtol=1e-6, atol=1e-6)
 
 
 def test_the_probe_refuses_bad_arguments_before_drawing_anything(tmp_path, capsys):
