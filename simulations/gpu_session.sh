@@ -10,7 +10,10 @@
 #      roll, floor profile) fine-tuned from the shipped weights on the broad11 mixture, on CUDA
 #      with bf16 autocast and channels-last (TrainConfig's defaults there), BATCH maps a step,
 #      for TRAIN_MINUTES; the mixture is simulated by every core into $WORK, which stays there
-#      (about 10 GB: it must not come back through $OUT);
+#      (about 10 GB: it must not come back through $OUT). Building it counts against the
+#      call's time limit on top of TRAIN_MINUTES; if a call runs out while building, the next
+#      call on the same (still warm) machine reuses every dataset already written, as
+#      data/ is git-ignored and kept between calls;
 #   2. demo/, demo.log: the CUDA pass, `rd-unet demo --quick --device cuda` (simulate, train,
 #      evaluate, clean on the small default scenario);
 #   3. bench_train.txt, bench_clean.txt: benchmarks/train.py (fp32 against bf16) and clean.py
@@ -19,7 +22,7 @@
 # Back on the development machine, judge gpu.pt like any candidate (simulations/ablate.py
 # against the shipped model on the selection maps) before simulations/ship_pretrained.py.
 #
-# Environment: OUT, WORK (default /tmp/rd_unet_gpu), PY (python3), DEVICE (cuda), MIXTURE
+# Environment: OUT, WORK (default data/gpu_work), PY (python3), DEVICE (cuda), MIXTURE
 # (broad11), SCALE (the mixture's --mixture-scale, 1), BATCH (64), LR (2e-4: the recipe's
 # 1e-4 at 16 maps a step, scaled by the square root of the batch), TRAIN_ARGS (more flags for
 # train_pretrained.py), BENCH_ARGS (flags for both benchmarks). A smoke run on a CPU:
@@ -28,7 +31,7 @@
 set -u
 MINUTES=${1:-4}
 OUT=${OUT:-data/gpu_session}
-WORK=${WORK:-/tmp/rd_unet_gpu}
+WORK=${WORK:-data/gpu_work}
 PY=${PY:-python3}
 DEVICE=${DEVICE:-cuda}
 MIXTURE=${MIXTURE:-broad11}

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from rd_unet.data.generate import generate_dataset  # noqa: E402
 from rd_unet.eval.report import EvalConfig, evaluate, largest_shortfall  # noqa: E402
+from rd_unet.files import atomic_write_text  # noqa: E402
 from rd_unet.model.inference import denoise, load_denoiser  # noqa: E402
 from rd_unet.model.pretrained import resolve_model  # noqa: E402
 from rd_unet.model.unet import Denoiser  # noqa: E402
@@ -47,29 +49,23 @@ def power_mean(views: torch.Tensor, order: float, scale_db: float) -> torch.Tens
     return torch.log10(torch.mean(10.0 ** (views * k), dim=0)) / k
 
 
-class MedianFlips(Denoiser):
-    """``denoiser`` with the median of its four flipped outputs (the mean of the middle two)
-    instead of their mean: a cell that one view alone keeps, or one view alone removes,
-    does not move it."""
+def median_of(views: torch.Tensor) -> torch.Tensor:
+    """The median over the first axis of four ``views`` (the mean of the middle two): a
+    cell that one view alone keeps, or one view alone removes, does not move it."""
+    v = views.sort(dim=0).values
+    return (v[1] + v[2]) / 2
 
-    def __init__(self, denoiser: Denoiser):
+
+class FlipsReduced(Denoiser):
+    """``denoiser`` with its four flipped outputs combined by ``reduce`` ((4, ...) -> (...),
+    in the normalised domain) instead of their mean."""
+
+    def __init__(self, denoiser: Denoiser, reduce):
         super().__init__(denoiser.unet, denoiser.normalization, denoiser.pedestal)
+        self.reduce = reduce
 
     def network(self, x: torch.Tensor) -> torch.Tensor:
-        views = torch.stack([self._view(x, dims, 0) for dims in FLIPS]).sort(dim=0).values
-        return (views[1] + views[2]) / 2
-
-
-class PowerMeanFlips(Denoiser):
-    """``denoiser`` with its four flipped outputs averaged as a power mean of ``order``."""
-
-    def __init__(self, denoiser: Denoiser, order: float):
-        super().__init__(denoiser.unet, denoiser.normalization, denoiser.pedestal)
-        self.order = order
-
-    def network(self, x: torch.Tensor) -> torch.Tensor:
-        views = torch.stack([self._view(x, dims, 0) for dims in FLIPS])
-        return power_mean(views, self.order, self.normalization.scale_db)
+        return self.reduce(torch.stack([self._view(x, dims, 0) for dims in FLIPS]))
 
 
 def _positive(text: str) -> float:
@@ -107,9 +103,11 @@ def main(argv=None):
     work.mkdir(parents=True, exist_ok=True)
     den, device, _ = load_denoiser(model, "auto", flip_average=True)
     cfg0 = EvalConfig(num_panels=0)
-    variants = {f"unet_k{k:g}": PowerMeanFlips(den, k) for k in args.orders}
+    scale_db = den.normalization.scale_db
+    variants = {f"unet_k{k:g}": FlipsReduced(den, partial(power_mean, order=k, scale_db=scale_db))
+                for k in args.orders}
     if args.median:
-        variants["unet_median"] = MedianFlips(den)
+        variants["unet_median"] = FlipsReduced(den, median_of)
     extra = {name: (lambda x, v=v: denoise(v, x, batch_size=cfg0.batch_size, device=device).astype(np.float64))
              for name, v in variants.items()}
     rows = []
@@ -131,7 +129,7 @@ def main(argv=None):
                               "erased_fraction": m["erased_fraction"]}), flush=True)
     text = table(rows, args)
     if args.output:
-        Path(args.output).write_text(text)
+        atomic_write_text(args.output, text)
     print(text)
 
 

@@ -438,6 +438,21 @@ def hardware(device: str) -> str:
     return f"the CPU ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads), no GPU"
 
 
+def train_config(args, given: dict, train_file, val_file, run) -> TrainConfig:
+    """The run's TrainConfig from the command line (``given``: the normalisation settings
+    the command sets)."""
+    return TrainConfig(data=str(train_file), val=str(val_file), output=str(run), epochs=args.epochs,
+                       batch_size=args.batch_size, device=args.device, lr=args.lr, seed=0, flip=True, doppler_roll=args.doppler_roll,
+                       patience=args.patience, max_steps_per_epoch=args.max_steps_per_epoch,
+                       time_limit_min=args.time_limit_min, in_memory="auto", target_weight=args.target_weight,
+                       peak_weight=args.peak_weight, peak_threshold_db=args.peak_threshold_db,
+                       clutter_weight=args.clutter_weight, init=args.init or "",
+                       model=UNetConfig(doppler_wrap=args.doppler_wrap) if args.init else UNetConfig(
+                           arch=args.arch, depth=args.depth, base_channels=args.base_channels,
+                           doppler_wrap=args.doppler_wrap),
+                       normalization=NormalizationConfig(**given), init_overrides=tuple(sorted(given)))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workdir", default="data/pretrained")
@@ -486,13 +501,17 @@ def main():
     if args.workers < 1 or args.batch_size < 1 or not args.mixture_scale > 0:
         p.error(f"--workers and --batch-size must be at least 1 and --mixture-scale positive; got "
                 f"{args.workers}, {args.batch_size}, {args.mixture_scale}")
+    given = {k: v for k, v in (("target_floor", args.target_floor), ("target_noise", args.target_noise)) if v is not None}
+    if args.floor_profile:
+        given["floor_profile"] = True
+    try:        # every flag TrainConfig checks (--lr, --device, ...), before an hour of mixture building
+        train_config(args, given, "train.h5", "val.h5", Path(args.workdir) / args.run_name)
+    except ValueError as e:
+        p.error(str(e))
     if args.threads:
         torch.set_num_threads(args.threads)
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    given = {k: v for k, v in (("target_floor", args.target_floor), ("target_noise", args.target_noise)) if v is not None}
-    if args.floor_profile:
-        given["floor_profile"] = True
     noise = given.get("target_noise", read_checkpoint(resolve_model(args.init))["normalization"].get("target_noise", 0.0)
                       if args.init else 0.0)
     store_noise = noise > 0
@@ -502,16 +521,7 @@ def main():
     if args.build_only:
         return
     run = workdir / args.run_name
-    cfg = TrainConfig(data=str(train_file), val=str(val_file), output=str(run), epochs=args.epochs,
-                      batch_size=args.batch_size, device=args.device, lr=args.lr, seed=0, flip=True, doppler_roll=args.doppler_roll,
-                      patience=args.patience, max_steps_per_epoch=args.max_steps_per_epoch,
-                      time_limit_min=args.time_limit_min, in_memory="auto", target_weight=args.target_weight,
-                      peak_weight=args.peak_weight, peak_threshold_db=args.peak_threshold_db,
-                      clutter_weight=args.clutter_weight, init=args.init or "",
-                      model=UNetConfig(doppler_wrap=args.doppler_wrap) if args.init else UNetConfig(
-                          arch=args.arch, depth=args.depth, base_channels=args.base_channels,
-                          doppler_wrap=args.doppler_wrap),
-                      normalization=NormalizationConfig(**given), init_overrides=tuple(sorted(given)))
+    cfg = train_config(args, given, train_file, val_file, run)
     t0 = time.time()
     result = train(cfg, progress=True)
     state = read_checkpoint(run / "best.pt")

@@ -47,4 +47,10 @@ def test_train_pretrained_refuses_a_bad_batch_workers_or_scale_before_building_a
         assert r.returncode == 2, (flag, r.stderr)
         assert "--workers and --batch-size must be at least 1 and --mixture-scale positive" in r.stderr
         assert "Traceback" not in r.stderr
+    # the flags TrainConfig checks, before the mixture is built
+    for flag, value, message in (("--device", "bogus", "device: expected 'auto', 'cpu', 'cuda', 'mps'"),
+                                 ("--lr", "-1", "lr: expected a number > 0, got -1.0")):
+        r = subprocess.run([sys.executable, "simulations/train_pretrained.py", flag, value,
+                            "--workdir", str(tmp_path / "w")], capture_output=True, text=True, cwd=ROOT)
+        assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert not (tmp_path / "w").exists()

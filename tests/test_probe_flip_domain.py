@@ -1,11 +1,13 @@
 """simulations/probe_flip_domain.py: the flip average as a power mean (docs/normalisation.md,
 "Flip averaging")."""
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
 
 from rd_unet.model.unet import Denoiser, NormalizationConfig, UNet, UNetConfig
-from simulations.probe_flip_domain import FLIPS, MedianFlips, PowerMeanFlips, main, power_mean
+from simulations.probe_flip_domain import FLIPS, FlipsReduced, main, median_of, power_mean
 
 
 def test_power_mean_in_the_normalised_domain_matches_numpy_on_linear_power():
@@ -36,13 +38,13 @@ def test_the_variant_averages_the_four_flipped_outputs_as_a_power_mean():
         views = [unet(x.flip(d)).flip(d) if d else unet(x) for d in FLIPS]
         p = torch.stack([10 ** (v.double() * 2.0) for v in views])            # scale_db 20: 10^(y 20 / 10)
         want = torch.log10(p.mean(0)) / 2.0
-        got = PowerMeanFlips(den, 1.0).network(x)
+        got = FlipsReduced(den, partial(power_mean, order=1.0, scale_db=20.0)).network(x)
         torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=1e-5)
         # the shipped average is the log-domain mean of the same four views
         torch.testing.assert_close(den.network(x), torch.stack(views).mean(0))
         # the median: numpy's median of four is the mean of the middle two
         want = np.median(torch.stack(views).numpy(), axis=0)
-        np.testing.assert_allclose(MedianFlips(den).network(x).numpy(), want, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(FlipsReduced(den, median_of).network(x).numpy(), want, rtol=1e-6, atol=1e-6)
 
 
 def test_the_probe_refuses_bad_arguments_before_drawing_anything(tmp_path, capsys):
